@@ -5,5 +5,6 @@
 //! helpers they need (`media`).
 
 pub mod engines;
+pub mod eval;
 pub mod media;
 pub mod models;

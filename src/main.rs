@@ -2,6 +2,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use voxline::engines::{AsrOptions, TtsService, WhisperAsr};
+use voxline::media::{read_wav_mono, resample, write_wav_mono, Pcm};
 use voxline::models::{fetch_all, verify_all, ModelDir, VerifyStatus};
 
 #[derive(Parser)]
@@ -21,6 +23,30 @@ enum Command {
         #[command(subcommand)]
         action: ModelsAction,
     },
+    /// Print the transcript of a 16-bit PCM WAV file (any rate, mono or stereo) on one line.
+    Transcribe {
+        file: PathBuf,
+        /// Whisper model from the manifest (`whisper-tiny.en` or `whisper-tiny.en-q8_0`).
+        #[arg(long, default_value = "whisper-tiny.en")]
+        model: String,
+        /// Encoder context (1500 = whisper default); chosen from the clip length when omitted.
+        #[arg(long)]
+        audio_ctx: Option<i32>,
+        /// Domain words that bias recognition.
+        #[arg(long)]
+        prompt: Option<String>,
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+    },
+    /// Synthesize text with the default voice into a WAV file.
+    Say {
+        text: String,
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Output sample rate (default: the voice's own).
+        #[arg(long)]
+        rate: Option<u32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -35,7 +61,15 @@ enum ModelsAction {
     Verify,
 }
 
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4)
+}
+
 fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VOXLINE_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let dir = cli.models.map(ModelDir::new).unwrap_or_else(ModelDir::from_env);
     match cli.command {
@@ -62,6 +96,25 @@ fn main() -> Result<()> {
             if bad > 0 {
                 bail!("{bad} model files missing or corrupt; run `voxline models fetch`");
             }
+        }
+        Command::Transcribe { file, model, audio_ctx, prompt, threads } => {
+            let pcm = read_wav_mono(&file)?;
+            let audio = resample(&pcm.samples, pcm.rate, 16_000)?;
+            let asr = WhisperAsr::load(&dir, &model, threads)?;
+            let mut state = asr.new_state()?;
+            let transcript = asr.decode(&mut state, &audio, &AsrOptions { prompt, audio_ctx, partial: false })?;
+            println!("{}", transcript.text);
+        }
+        Command::Say { text, out, rate } => {
+            let mut tts = TtsService::load(&dir)?;
+            let mut samples = Vec::new();
+            for speech in tts.stream(&text) {
+                samples.extend_from_slice(&speech?.samples);
+            }
+            let native = tts.sample_rate();
+            let rate = rate.unwrap_or(native);
+            let samples = resample(&samples, native, rate)?;
+            write_wav_mono(&out, &Pcm { rate, samples })?;
         }
     }
     Ok(())

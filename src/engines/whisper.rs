@@ -6,7 +6,7 @@ use std::sync::Arc;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
 
 use super::EngineError;
-use crate::models::{ModelDir, ModelError};
+use crate::models::{inspect_whisper_file, ModelDir, ModelError};
 
 /// Whisper's encoder frame: 20 ms of audio per audio_ctx position.
 const MS_PER_CTX: u64 = 20;
@@ -15,6 +15,8 @@ const MS_PER_CTX: u64 = 20;
 const CTX_STEPS: [i32; 3] = [512, 768, 1024];
 const FULL_CTX: i32 = 1500;
 const SAMPLE_RATE: usize = 16_000;
+/// Longest clip decoded as one segment (whisper's window is 30 s).
+const SINGLE_SEGMENT_MAX: usize = 28 * SAMPLE_RATE;
 
 /// Per-decode options supplied by the caller (the flow, the ASR window).
 #[derive(Debug, Clone, Default)]
@@ -56,8 +58,11 @@ impl WhisperAsr {
 
     pub fn load_file(path: &Path, threads: usize) -> Result<Self, EngineError> {
         silence_whisper_logs();
-        let context = WhisperContext::new_with_params(path, WhisperContextParameters::default())
-            .map_err(|e| ModelError::Load { path: path.into(), reason: e.to_string() })?;
+        let load = |reason: String| ModelError::Load { path: path.into(), reason };
+        let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        // whisper.cpp can abort the process on a malformed file: check it first.
+        inspect_whisper_file(&bytes).map_err(load)?;
+        let context = WhisperContext::new_from_buffer_with_params(&bytes, WhisperContextParameters::default()).map_err(|e| load(e.to_string()))?;
         Ok(WhisperAsr { context: Arc::new(context), threads: threads.max(1) as i32 })
     }
 
@@ -85,7 +90,8 @@ impl WhisperAsr {
         params.set_language(Some("en"));
         params.set_audio_ctx(audio_ctx);
         params.set_no_context(true);
-        params.set_single_segment(true);
+        // One segment is right for a caller's turn; longer recordings need whisper.cpp's seeking.
+        params.set_single_segment(audio.len() <= SINGLE_SEGMENT_MAX);
         params.set_no_timestamps(true);
         params.set_suppress_blank(true);
         params.set_print_special(false);

@@ -26,10 +26,9 @@ pub enum WavError {
 /// Reads a 16-bit PCM WAV (any channel count, any rate) and downmixes to mono.
 pub fn read_wav_mono(path: &Path) -> Result<Pcm, WavError> {
     let malformed = |reason: String| WavError::Malformed { path: path.into(), reason };
-    let reader = hound::WavReader::open(path).map_err(|e| match e {
-        hound::Error::IoError(source) => WavError::Io { path: path.into(), source },
-        other => malformed(other.to_string()),
-    })?;
+    let file = std::fs::File::open(path).map_err(|source| WavError::Io { path: path.into(), source })?;
+    // Past opening, every failure (including a truncated file) is the file's fault.
+    let reader = hound::WavReader::new(std::io::BufReader::new(file)).map_err(|e| malformed(e.to_string()))?;
     let spec = reader.spec();
     if spec.sample_format != hound::SampleFormat::Int || spec.bits_per_sample != 16 {
         return Err(WavError::Unsupported { path: path.into(), reason: format!("{:?} {}-bit", spec.sample_format, spec.bits_per_sample) });

@@ -1,0 +1,42 @@
+use voxline::engines::{AsrOptions, AsrJob};
+use voxline::eval::wer;
+
+use crate::common::{asr, fixture, labels, to_16k};
+
+#[test]
+fn fixtures_transcribe_within_the_wer_targets() {
+    for (band, limit) in [("16k", 0.10), ("8k", 0.20)] {
+        let mut pairs = Vec::new();
+        for (name, expected) in labels() {
+            let audio = to_16k(&fixture(band, &name));
+            let t = asr().transcribe_blocking(audio, AsrOptions::default()).unwrap();
+            pairs.push((expected, t.text));
+        }
+        let w = wer(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())));
+        assert!(w <= limit, "{band}: WER {w:.3} > {limit}: {pairs:?}");
+    }
+}
+
+#[test]
+fn partial_hypothesis_on_a_growing_window() {
+    let audio = to_16k(&fixture("16k", "six_seconds"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    // First 2.5 s as a partial, then the whole clip as the final.
+    asr().submit(AsrJob { id: 1, audio_16k: audio[..40_000].to_vec(), options: AsrOptions { partial: true, ..Default::default() }, reply: tx.clone() }).unwrap();
+    asr().submit(AsrJob { id: 2, audio_16k: audio, options: AsrOptions::default(), reply: tx }).unwrap();
+    let mut replies: Vec<_> = (0..2).map(|_| rx.recv().unwrap()).collect();
+    replies.sort_by_key(|r| r.id);
+    let partial = replies[0].result.as_ref().unwrap().text.to_lowercase();
+    let last = replies[1].result.as_ref().unwrap().text.to_lowercase();
+    assert!(replies[0].partial && !replies[1].partial);
+    assert!(partial.contains("parcel") && !partial.contains("house"), "{partial}");
+    assert!(last.contains("parcel") && last.contains("house"), "{last}");
+}
+
+#[test]
+fn domain_prompt_is_accepted_and_empty_audio_is_empty_text() {
+    let options = AsrOptions { prompt: Some("Order, COD, pickup, refund.".into()), ..Default::default() };
+    let t = asr().transcribe_blocking(to_16k(&fixture("16k", "refund_when")), options).unwrap();
+    assert!(t.text.to_lowercase().contains("refund"), "{}", t.text);
+    assert_eq!(asr().transcribe_blocking(Vec::new(), AsrOptions::default()).unwrap().text, "");
+}

@@ -1,0 +1,77 @@
+use std::process::Command;
+
+use voxline::engines::SileroModel;
+use voxline::models::{ModelDir, ModelError};
+
+use crate::common::{fixtures, models};
+
+fn voxline() -> Command {
+    voxline_with(&models().root)
+}
+
+fn voxline_with(models: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_voxline"));
+    cmd.arg("--models").arg(models);
+    cmd
+}
+
+#[test]
+fn transcribe_prints_the_words_on_one_line() {
+    for band in ["16k", "8k"] {
+        let out = voxline().arg("transcribe").arg(fixtures().join(band).join("wrong_number.wav")).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(text.to_lowercase().contains("wrong number"), "{band}: {text}");
+    }
+}
+
+#[test]
+fn transcribe_rejects_bad_input_with_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("voxline-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("junk.wav");
+    std::fs::write(&junk, b"this is not a wav file at all").unwrap();
+    let out = voxline().arg("transcribe").arg(&junk).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a readable WAV"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let float = dir.join("float.wav");
+    let spec = hound::WavSpec { channels: 1, sample_rate: 16000, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let mut w = hound::WavWriter::create(&float, spec).unwrap();
+    w.write_sample(0.1f32).unwrap();
+    w.finalize().unwrap();
+    let out = voxline().arg("transcribe").arg(&float).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported WAV format"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn missing_models_name_the_file_and_the_fix() {
+    let empty = ModelDir::new(std::env::temp_dir().join("voxline-no-models"));
+    let err = SileroModel::load(&empty).err().expect("must fail");
+    let msg = err.to_string();
+    assert!(msg.contains("libonnxruntime.so.1.32.0") && msg.contains("voxline models fetch"), "{msg}");
+    assert!(matches!(empty.require("whisper-tiny.en"), Err(ModelError::Missing { .. })));
+
+    let out = voxline_with("/nonexistent-models".as_ref()).arg("transcribe").arg(fixtures().join("16k/short_yes.wav")).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ggml-tiny.en.bin") && stderr.contains("voxline models fetch"), "{stderr}");
+}
+
+#[test]
+fn corrupt_model_file_is_a_load_error_naming_it() {
+    let dir = std::env::temp_dir().join(format!("voxline-corrupt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ggml-tiny.en.bin"), b"lmggjunk").unwrap();
+    let out = voxline_with(&dir).arg("transcribe").arg(fixtures().join("16k/short_yes.wav")).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ggml-tiny.en.bin") && stderr.contains("corrupt"), "{stderr}");
+    let out = voxline_with(&dir).args(["models", "verify"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MISMATCH"));
+    std::fs::remove_dir_all(dir).ok();
+}

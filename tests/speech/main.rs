@@ -1,0 +1,10 @@
+//! Integration tests with the real models (run `voxline models fetch` first; the
+//! README's test command does).
+
+mod asr;
+mod cli;
+mod common;
+mod converter;
+mod embeddings;
+mod tts;
+mod vad;
