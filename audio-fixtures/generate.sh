@@ -13,9 +13,9 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 : > labels.tsv
 grep -v '^#' utterances.txt | grep -v '^$' | while IFS='|' read -r name voice wpm text; do
   espeak-ng -v "$voice" -s "$wpm" -w "$tmp/raw.wav" "$text"
-  sox -q "$tmp/raw.wav" -r 16000 -b 16 -e signed-integer 16k/"$name".wav pad 0.25 0.25
-  sox -q "$tmp/raw.wav" -r 8000 -e u-law "$tmp/ulaw.wav" pad 0.25 0.25
-  sox -q "$tmp/ulaw.wav" -b 16 -e signed-integer 8k/"$name".wav
+  sox -R -D -q "$tmp/raw.wav" -r 16000 -b 16 -e signed-integer 16k/"$name".wav pad 0.25 0.25
+  sox -R -D -q "$tmp/raw.wav" -r 8000 -e u-law "$tmp/ulaw.wav" pad 0.25 0.25
+  sox -R -D -q "$tmp/ulaw.wav" -b 16 -e signed-integer 8k/"$name".wav
   printf '%s\t%s\n' "$name" "$text" >> labels.tsv
 done
 sox -R -q -n -r 16000 -b 16 -e signed-integer silence.wav synth 2 whitenoise vol 0.003

@@ -44,11 +44,17 @@ pub struct PiperVoice {
 }
 
 impl PiperVoice {
-    /// Loads the manifest's Piper voice (`piper-joe` + `piper-joe-config`).
+    /// Loads the manifest's Piper voice (`piper-joe` + `piper-joe-config`) with up to two
+    /// intra-op threads: 2 threads cut a 10-word sentence from ~205 ms to ~125 ms here.
     pub fn load(dir: &ModelDir) -> Result<Self, EngineError> {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Self::load_with_threads(dir, cores.min(2))
+    }
+
+    pub fn load_with_threads(dir: &ModelDir, threads: usize) -> Result<Self, EngineError> {
         let model = dir.require("piper-joe")?;
         let config = dir.require("piper-joe-config")?;
-        let session = open_session(ort_environment(dir)?, &model, 1)?;
+        let session = open_session(ort_environment(dir)?, &model, threads)?;
         Self::with_session(session, &config, "piper-joe")
     }
 

