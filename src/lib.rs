@@ -1,10 +1,14 @@
 //! voxline: a voice-agent media server for e-commerce outbound calls.
 //!
-//! See `../shared/docs/ARCHITECTURE.md` for the data flow. This crate currently holds
-//! the model store (`models`), the speech engines (`engines`) and the audio
-//! helpers they need (`media`).
+//! Data flows carrier -> `media` (frames, codecs, jitter buffer) -> `call` (the sans-IO
+//! call core running the `pipeline` stages) -> `dialogue`, with the speech `engines`
+//! answering the core's requests. `models` fetches and checks the model files; `sim`
+//! drives the core on a virtual clock for replay and simulated calls.
 
+pub mod call;
+pub mod dialogue;
 pub mod engines;
 pub mod eval;
 pub mod media;
 pub mod models;
+pub mod pipeline;

@@ -1,0 +1,36 @@
+use crate::pipeline::{EchoConfig, VadConfig};
+
+/// Turn-taking and barge-in settings for one call. Endpointing comes from the dialogue
+/// state (see `Dialogue::endpoint`).
+#[derive(Debug, Clone, Copy)]
+pub struct CallConfig {
+    /// Call audio rate (8000 for G.711, 16000 for wideband carriers).
+    pub rate: u32,
+    pub vad: VadConfig,
+    pub echo: EchoConfig,
+    /// Caller speech over the bot for this long pauses playout.
+    pub barge_in_min_ms: u32,
+    /// After a pause with no words recognised for this long, the bot resumes.
+    pub false_interruption_ms: u32,
+    /// Silence after the bot's turn before the dialogue's no-input path.
+    pub no_input_ms: u32,
+    /// A partial hypothesis is requested every this much caller speech.
+    pub partial_every_ms: u32,
+    /// Caller audio kept from before a detected onset.
+    pub preroll_ms: u32,
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        CallConfig {
+            rate: 8000,
+            vad: VadConfig::default(),
+            echo: EchoConfig::default(),
+            barge_in_min_ms: 200,
+            false_interruption_ms: 1500,
+            no_input_ms: 7000,
+            partial_every_ms: 700,
+            preroll_ms: 200,
+        }
+    }
+}

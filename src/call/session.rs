@@ -1,0 +1,542 @@
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use super::types::{ms, AsrRequest, CarrierCommand, Event, HandoffPacket, Input, Output, StageLatency, TimedEvent, TranscriptLine, TtsChunk, TtsRequest};
+use super::CallConfig;
+use crate::dialogue::{BotTurn, CallEnd, Dialogue, Outcome};
+use crate::engines::{EngineError, VoiceActivity};
+use crate::media::{samples_per_20ms, Frame, MediaTime};
+use crate::pipeline::{classify_interjection, EchoGate, Interjection, Playout, PlayoutSegment, SpeechDetector};
+
+const FRAME: Duration = Duration::from_millis(20);
+/// Audio kept after the last voiced chunk when sending a turn to ASR.
+const TAIL_MS: u64 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AsrKind {
+    Partial,
+    /// A final decode started at the first short silence, valid if speech does not resume.
+    Speculative { covers: u64 },
+    Final,
+}
+
+/// The caller's turn in progress.
+struct UserTurn {
+    onset: u64,
+    audio_start: u64,
+    audio: Vec<f32>,
+    last_voiced_end: u64,
+    voiced_since_partial: u64,
+    partial_in_flight: bool,
+    partial_text: Option<String>,
+    spec_requested_for: Option<u64>,
+    spec_text: Option<(u64, String)>,
+    /// Set once the endpoint fired: the decode whose result ends the turn.
+    final_id: Option<u64>,
+}
+
+/// Playout paused by caller speech, waiting for its words.
+struct Pause {
+    since: Duration,
+}
+
+pub struct Call {
+    cfg: CallConfig,
+    detector: SpeechDetector,
+    echo: EchoGate,
+    playout: Playout,
+    dialogue: Box<dyn Dialogue>,
+    out: VecDeque<Output>,
+    now: Duration,
+    next_id: u64,
+    asr: HashMap<u64, (AsrKind, Duration)>,
+
+    bot_turn: u32,
+    tts_id: Option<u64>,
+    tts_requested_at: Duration,
+    speaking: bool,
+    next_frame_at: Option<Duration>,
+    sent_first_frame: bool,
+    pause: Option<Pause>,
+    ending: Option<CallEnd>,
+    ended: bool,
+    no_input_at: Option<Duration>,
+    respond_from: Option<u64>,
+
+    preroll: VecDeque<f32>,
+    user: Option<UserTurn>,
+    transcript: Vec<TranscriptLine>,
+}
+
+impl Call {
+    pub fn new(cfg: CallConfig, vad: Box<dyn VoiceActivity>, dialogue: Box<dyn Dialogue>) -> Result<Self, EngineError> {
+        if vad.sample_rate() != cfg.rate {
+            return Err(EngineError::input("call", format!("VAD runs at {} Hz, call at {} Hz", vad.sample_rate(), cfg.rate)));
+        }
+        Ok(Call {
+            detector: SpeechDetector::new(vad, cfg.vad),
+            echo: EchoGate::new(cfg.echo, cfg.rate),
+            playout: Playout::new(samples_per_20ms(cfg.rate)),
+            dialogue,
+            out: VecDeque::new(),
+            now: Duration::ZERO,
+            next_id: 1,
+            asr: HashMap::new(),
+            bot_turn: 0,
+            tts_id: None,
+            tts_requested_at: Duration::ZERO,
+            speaking: false,
+            next_frame_at: None,
+            sent_first_frame: false,
+            pause: None,
+            ending: None,
+            ended: false,
+            no_input_at: None,
+            respond_from: None,
+            preroll: VecDeque::new(),
+            user: None,
+            transcript: Vec::new(),
+            cfg,
+        })
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    pub fn transcript(&self) -> &[TranscriptLine] {
+        &self.transcript
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When the call next needs `Input::Timeout` if nothing else arrives.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        if self.ended {
+            return None;
+        }
+        let false_interruption = self.pause.as_ref().map(|p| p.since + Duration::from_millis(self.cfg.false_interruption_ms as u64));
+        let listening = self.user.as_ref().map(|_| self.now + FRAME);
+        [self.next_frame_at, self.no_input_at, false_interruption, listening].into_iter().flatten().min()
+    }
+
+    pub fn handle_input(&mut self, now: Duration, input: Input) {
+        if self.ended {
+            return;
+        }
+        self.now = self.now.max(now);
+        match input {
+            Input::Start => {
+                let turn = self.dialogue.greet();
+                self.respond(turn);
+            }
+            Input::Audio(frame) => self.on_audio(frame),
+            Input::Dtmf(digit) => self.on_dtmf(digit),
+            Input::Asr { id, text } => self.on_asr(id, text),
+            Input::Tts(chunk) => self.on_tts(chunk),
+            Input::TtsFailed { id } => {
+                if self.tts_id == Some(id) {
+                    self.turn_done();
+                }
+            }
+            Input::MarkPlayed(_) | Input::Timeout => {}
+            Input::HangUp => {
+                let outcome = self.ending.take().map_or(Outcome::NoResponse, |e| e.outcome);
+                self.emit(Event::Outcome { code: outcome.code() });
+                self.out.push_back(Output::Outcome(outcome));
+                self.ended = true;
+                return;
+            }
+        }
+        self.tick();
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.emit_at(ms(self.now), event);
+    }
+
+    fn emit_at(&mut self, at_ms: u64, event: Event) {
+        self.out.push_back(Output::Event(TimedEvent { at_ms, event }));
+    }
+
+    fn samples_now(&self) -> u64 {
+        (self.now.as_micros() as u64) * self.cfg.rate as u64 / 1_000_000
+    }
+
+    fn samples_to_ms(&self, samples: u64) -> u64 {
+        MediaTime::new(samples, self.cfg.rate).as_ms()
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    // ---- bot side ----
+
+    fn respond(&mut self, turn: BotTurn) {
+        if let Some(intent) = turn.intent {
+            self.emit(Event::Intent { name: intent.name, confidence: intent.confidence, slots: intent.slots });
+        }
+        if turn.end.is_some() {
+            self.ending = turn.end;
+        }
+        if turn.say.trim().is_empty() {
+            self.turn_done();
+            return;
+        }
+        self.bot_turn += 1;
+        let id = self.id();
+        self.emit(Event::BotSay { text: turn.say.clone() });
+        self.transcript.push(TranscriptLine { speaker: "bot", text: turn.say.clone(), at_ms: ms(self.now) });
+        self.out.push_back(Output::Tts(TtsRequest { id, text: turn.say }));
+        self.tts_id = Some(id);
+        self.tts_requested_at = self.now;
+        self.speaking = true;
+        self.sent_first_frame = false;
+        self.no_input_at = None;
+    }
+
+    fn on_tts(&mut self, chunk: TtsChunk) {
+        if self.tts_id != Some(chunk.id) {
+            return; // a turn that was interrupted
+        }
+        if chunk.index == 0 {
+            let ms = ms(self.now.saturating_sub(self.tts_requested_at));
+            self.emit(Event::Latency { stage: StageLatency::TtsFirstAudio, ms });
+        }
+        self.playout.enqueue(PlayoutSegment { turn: self.bot_turn, index: chunk.index, text: chunk.text, samples: chunk.samples, last: chunk.last });
+        if self.next_frame_at.is_none() && !self.playout.is_paused() {
+            self.next_frame_at = Some(self.now);
+        }
+    }
+
+    /// Sends every bot frame that is due.
+    fn send_due_frames(&mut self) {
+        while let Some(at) = self.next_frame_at.filter(|&at| at <= self.now) {
+            let Some(tick) = self.playout.next_frame() else {
+                self.next_frame_at = None;
+                return;
+            };
+            let start = MediaTime::new(at.as_micros() as u64 * self.cfg.rate as u64 / 1_000_000, self.cfg.rate);
+            if !self.sent_first_frame {
+                self.sent_first_frame = true;
+                self.emit_at(ms(at), Event::PlayoutStart);
+                if let Some(from) = self.respond_from.take() {
+                    let from_ms = self.samples_to_ms(from);
+                    self.emit_at(ms(at), Event::Latency { stage: StageLatency::Response, ms: ms(at).saturating_sub(from_ms) });
+                }
+            }
+            self.echo.sent(start.samples, &tick.samples);
+            self.out.push_back(Output::Audio(Frame::new(start, tick.samples)));
+            if let Some((turn, index)) = tick.finished {
+                self.out.push_back(Output::Carrier(CarrierCommand::Mark(format!("{turn}.{index}"))));
+            }
+            self.next_frame_at = Some(at + FRAME);
+            if tick.turn_done {
+                self.turn_done();
+            }
+        }
+    }
+
+    fn turn_done(&mut self) {
+        let heard = self.playout.heard_text();
+        if self.speaking {
+            self.emit(Event::PlayoutStop { reason: "done", heard_text: heard });
+        }
+        self.speaking = false;
+        self.tts_id = None;
+        self.next_frame_at = None;
+        self.pause = None;
+        if self.ending.is_some() {
+            self.finish();
+        } else {
+            self.no_input_at = Some(self.now + Duration::from_millis(self.cfg.no_input_ms as u64));
+        }
+    }
+
+    fn finish(&mut self) {
+        let Some(end) = self.ending.take() else { return };
+        if let Some(reason) = end.handoff {
+            let packet = HandoffPacket {
+                flow: self.dialogue.flow().into(),
+                state: self.dialogue.state().into(),
+                slots: self.dialogue.slots(),
+                transcript: self.transcript.clone(),
+                reason: reason.clone(),
+            };
+            self.emit(Event::Handoff { reason });
+            self.out.push_back(Output::Handoff(packet));
+        }
+        self.emit(Event::Outcome { code: end.outcome.code() });
+        self.out.push_back(Output::Outcome(end.outcome));
+        self.out.push_back(Output::HangUp);
+        self.ended = true;
+    }
+
+    /// Caller speech over the bot: stop sending now, decide once words are known.
+    fn pause_for_barge_in(&mut self) {
+        self.playout.pause();
+        self.next_frame_at = None;
+        self.pause = Some(Pause { since: self.now });
+        self.out.push_back(Output::Carrier(CarrierCommand::Clear));
+        self.emit(Event::PlayoutPause);
+    }
+
+    fn resume(&mut self, reason: &'static str) {
+        if reason == "false_interruption" {
+            self.playout.restart_sentence();
+        } else {
+            self.playout.resume();
+        }
+        self.pause = None;
+        self.user = None;
+        self.next_frame_at = Some(self.now);
+        self.emit(Event::PlayoutResume { reason });
+    }
+
+    /// The caller really interrupted: drop the rest of the bot's turn.
+    fn yield_turn(&mut self) {
+        let heard = self.playout.flush();
+        self.emit(Event::PlayoutStop { reason: "barge_in", heard_text: heard });
+        self.speaking = false;
+        self.tts_id = None;
+        self.next_frame_at = None;
+        self.pause = None;
+    }
+
+    // ---- caller side ----
+
+    fn on_audio(&mut self, frame: Frame) {
+        if frame.rate() != self.cfg.rate {
+            tracing::warn!(rate = frame.rate(), call_rate = self.cfg.rate, "dropping caller frame at the wrong rate");
+            return;
+        }
+        let keep = (self.cfg.preroll_ms as usize * self.cfg.rate as usize / 1000).max(frame.samples.len());
+        self.preroll.extend(frame.samples.iter().copied());
+        while self.preroll.len() > keep {
+            self.preroll.pop_front();
+        }
+        if let Some(user) = self.user.as_mut() {
+            user.audio.extend_from_slice(&frame.samples);
+        }
+        let echo = &self.echo;
+        let decisions = match self.detector.push(&frame, |s, e| echo.floor(s, e)) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "VAD failed on a caller frame");
+                return;
+            }
+        };
+        let frame_end = frame.end().samples;
+        for d in decisions {
+            if let Some(onset) = d.onset {
+                if self.user.is_none() {
+                    self.start_user_turn(onset.samples, frame_end);
+                }
+            }
+            if let (true, Some(user)) = (d.voiced, self.user.as_mut()) {
+                let chunk = d.end.samples.saturating_sub(user.last_voiced_end.max(user.onset));
+                user.last_voiced_end = d.end.samples;
+                user.voiced_since_partial += chunk;
+            }
+        }
+        self.check_barge_in();
+        self.maybe_request_partial();
+    }
+
+    fn start_user_turn(&mut self, onset: u64, frame_end: u64) {
+        let audio: Vec<f32> = self.preroll.iter().copied().collect();
+        let audio_start = frame_end - audio.len() as u64;
+        self.user = Some(UserTurn {
+            onset,
+            audio_start,
+            audio,
+            last_voiced_end: onset,
+            voiced_since_partial: 0,
+            partial_in_flight: false,
+            partial_text: None,
+            spec_requested_for: None,
+            spec_text: None,
+            final_id: None,
+        });
+        self.no_input_at = None;
+        let at = self.samples_to_ms(onset);
+        self.emit_at(at, Event::SpeechStart);
+    }
+
+    fn check_barge_in(&mut self) {
+        let Some(user) = &self.user else { return };
+        let min = self.cfg.barge_in_min_ms as u64 * self.cfg.rate as u64 / 1000;
+        let talking_over = self.playout.is_playing() && self.speaking && self.pause.is_none() && self.ending.is_none();
+        if talking_over && user.last_voiced_end.saturating_sub(user.onset) >= min {
+            self.pause_for_barge_in();
+        }
+    }
+
+    /// Audio of the current turn up to `until` (samples), plus a short tail.
+    fn turn_audio(&self, until: u64) -> Vec<f32> {
+        let Some(user) = &self.user else { return Vec::new() };
+        let tail = TAIL_MS * self.cfg.rate as u64 / 1000;
+        let end = (until + tail).saturating_sub(user.audio_start) as usize;
+        user.audio[..end.min(user.audio.len())].to_vec()
+    }
+
+    fn request_asr(&mut self, kind: AsrKind, until: u64) -> u64 {
+        let id = self.id();
+        let audio = self.turn_audio(until);
+        let prompt = self.dialogue.asr_prompt();
+        self.asr.insert(id, (kind, self.now));
+        self.out.push_back(Output::Asr(AsrRequest { id, audio, rate: self.cfg.rate, partial: kind == AsrKind::Partial, prompt }));
+        id
+    }
+
+    fn maybe_request_partial(&mut self) {
+        let every = self.cfg.partial_every_ms as u64 * self.cfg.rate as u64 / 1000;
+        let Some(user) = &self.user else { return };
+        if user.partial_in_flight || user.final_id.is_some() || user.voiced_since_partial < every {
+            return;
+        }
+        let until = user.last_voiced_end;
+        self.request_asr(AsrKind::Partial, until);
+        if let Some(user) = self.user.as_mut() {
+            user.partial_in_flight = true;
+            user.voiced_since_partial = 0;
+        }
+    }
+
+    /// Speculative decode at the first short silence; end of turn once the silence is
+    /// long enough for what has been said.
+    fn check_endpoint(&mut self) {
+        let endpoint = self.dialogue.endpoint();
+        let now = self.samples_now();
+        let Some(user) = &self.user else { return };
+        if user.final_id.is_some() {
+            return;
+        }
+        let voiced_end = user.last_voiced_end;
+        let silence_ms = self.samples_to_ms(now.saturating_sub(voiced_end));
+        let too_long = self.samples_to_ms(now.saturating_sub(user.onset)) >= endpoint.max_turn_ms as u64;
+        if silence_ms >= endpoint.speculative_ms as u64 && user.spec_requested_for != Some(voiced_end) {
+            self.request_asr(AsrKind::Speculative { covers: voiced_end }, voiced_end);
+            if let Some(user) = self.user.as_mut() {
+                user.spec_requested_for = Some(voiced_end);
+            }
+        }
+        let Some(user) = &self.user else { return };
+        let spec = user.spec_text.as_ref().filter(|(covers, _)| *covers == voiced_end).map(|(_, t)| t.clone());
+        let hypothesis = spec.clone().or_else(|| user.partial_text.clone());
+        if silence_ms < endpoint.wait_ms(hypothesis.as_deref()) as u64 && !too_long {
+            return;
+        }
+        let at = self.samples_to_ms(voiced_end);
+        self.emit_at(at, Event::SpeechEnd);
+        self.emit(Event::Latency { stage: StageLatency::EndpointWait, ms: silence_ms });
+        self.respond_from = Some(voiced_end);
+        if let Some(text) = spec {
+            self.finalize(text);
+            return;
+        }
+        let in_flight = self.asr.iter().find(|(_, (k, _))| *k == AsrKind::Speculative { covers: voiced_end }).map(|(id, _)| *id);
+        let id = match in_flight {
+            Some(id) => id,
+            None => self.request_asr(AsrKind::Final, voiced_end),
+        };
+        if let Some(user) = self.user.as_mut() {
+            user.final_id = Some(id);
+        }
+    }
+
+    fn on_asr(&mut self, id: u64, text: String) {
+        let Some((kind, sent)) = self.asr.remove(&id) else { return };
+        let latency = ms(self.now.saturating_sub(sent));
+        self.emit(Event::Latency { stage: StageLatency::Asr, ms: latency });
+        let Some(user) = self.user.as_mut() else { return };
+        if user.final_id == Some(id) {
+            self.finalize(text);
+            return;
+        }
+        match kind {
+            AsrKind::Partial => {
+                user.partial_in_flight = false;
+                user.partial_text = Some(text.clone());
+            }
+            AsrKind::Speculative { covers } => user.spec_text = Some((covers, text.clone())),
+            AsrKind::Final => {}
+        }
+        if !text.is_empty() {
+            self.emit(Event::AsrPartial { text: text.clone() });
+        }
+        if self.pause.is_some() && classify_interjection(&text) == Interjection::Interrupt {
+            self.yield_turn();
+        }
+    }
+
+    /// The caller's turn is over with `text`.
+    fn finalize(&mut self, text: String) {
+        self.emit(Event::AsrFinal { text: text.clone() });
+        let class = classify_interjection(&text);
+        if self.pause.is_some() {
+            match class {
+                Interjection::Backchannel => return self.resume("backchannel"),
+                Interjection::Empty => return self.resume("false_interruption"),
+                Interjection::Interrupt => self.yield_turn(),
+            }
+        } else if self.speaking {
+            // Short speech under the barge-in minimum while the bot talks.
+            if class != Interjection::Interrupt {
+                self.user = None;
+                return;
+            }
+            self.yield_turn();
+        }
+        self.user = None;
+        if text.trim().is_empty() {
+            self.respond_from = None;
+            if !self.speaking {
+                self.no_input_at = Some(self.now + Duration::from_millis(self.cfg.no_input_ms as u64));
+            }
+            return;
+        }
+        self.transcript.push(TranscriptLine { speaker: "caller", text: text.clone(), at_ms: ms(self.now) });
+        let turn = self.dialogue.on_text(&text);
+        self.respond(turn);
+    }
+
+    fn on_dtmf(&mut self, digit: char) {
+        self.emit(Event::Dtmf { digit: digit.to_string() });
+        if self.speaking {
+            self.yield_turn();
+        }
+        self.user = None;
+        self.transcript.push(TranscriptLine { speaker: "caller", text: format!("[dtmf {digit}]"), at_ms: ms(self.now) });
+        let turn = self.dialogue.on_dtmf(digit);
+        self.respond(turn);
+    }
+
+    fn tick(&mut self) {
+        if self.ended {
+            return;
+        }
+        self.send_due_frames();
+        self.check_endpoint();
+        if let Some(p) = &self.pause {
+            if self.now >= p.since + Duration::from_millis(self.cfg.false_interruption_ms as u64) {
+                let words = self.user.as_ref().is_some_and(|u| {
+                    u.partial_text.as_deref().is_some_and(|t| !t.trim().is_empty()) || u.spec_text.as_ref().is_some_and(|(_, t)| !t.trim().is_empty())
+                });
+                if !words {
+                    self.resume("false_interruption");
+                }
+            }
+        }
+        if self.user.is_none() && !self.speaking && self.no_input_at.is_some_and(|t| self.now >= t) {
+            self.no_input_at = None;
+            let turn = self.dialogue.on_no_input();
+            self.respond(turn);
+        }
+        self.send_due_frames();
+    }
+}

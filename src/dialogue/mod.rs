@@ -1,0 +1,56 @@
+//! The dialogue a call runs: a bot turn for each caller turn, and the call's outcome.
+//! The flow runtime over `prompts/` replaces the built-in flow; the call core only
+//! sees the [`Dialogue`] trait.
+
+mod builtin;
+mod outcome;
+
+use std::collections::BTreeMap;
+
+pub use builtin::BuiltinCod;
+pub use outcome::Outcome;
+
+use crate::pipeline::EndpointConfig;
+
+/// What the dialogue understood from a caller turn.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct IntentResult {
+    pub name: String,
+    pub confidence: f32,
+    pub slots: BTreeMap<String, String>,
+}
+
+/// How the call ends after the bot's closing words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallEnd {
+    pub outcome: Outcome,
+    /// Set when a human agent takes over; the reason travels in the handoff packet.
+    pub handoff: Option<String>,
+}
+
+/// The bot's next turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotTurn {
+    pub say: String,
+    pub intent: Option<IntentResult>,
+    pub end: Option<CallEnd>,
+}
+
+pub trait Dialogue: Send {
+    fn flow(&self) -> &str;
+    fn state(&self) -> &str;
+    fn slots(&self) -> BTreeMap<String, String>;
+    /// The opening turn; must disclose that the caller is speaking with an automated assistant.
+    fn greet(&mut self) -> BotTurn;
+    fn on_text(&mut self, text: &str) -> BotTurn;
+    fn on_dtmf(&mut self, digit: char) -> BotTurn;
+    fn on_no_input(&mut self) -> BotTurn;
+    /// Words that bias recognition in the current state.
+    fn asr_prompt(&self) -> Option<String> {
+        None
+    }
+    /// Endpointing for the current state.
+    fn endpoint(&self) -> EndpointConfig {
+        EndpointConfig::default()
+    }
+}

@@ -1,0 +1,203 @@
+//! A virtual-clock driver for `Call` with scripted caller speech, an energy VAD, an
+//! ASR double that returns the scripted words, and a TTS double (a tone per word).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use voxline::call::{Call, CallConfig, Event, HandoffPacket, Input, Output, TimedEvent, TtsChunk};
+use voxline::dialogue::{BuiltinCod, Outcome};
+use voxline::engines::{split_sentences, EngineError, VoiceActivity};
+use voxline::media::{energy, Frame, MediaTime};
+
+pub const RATE: u32 = 8000;
+
+/// Probability from loudness: speech bursts are 0.2 amplitude, echo 20 dB down.
+pub struct EnergyVad;
+
+impl VoiceActivity for EnergyVad {
+    fn sample_rate(&self) -> u32 {
+        RATE
+    }
+    fn chunk_samples(&self) -> usize {
+        256
+    }
+    fn speech_probability(&mut self, c: &[f32]) -> Result<f32, EngineError> {
+        Ok((energy(c).sqrt() * 8.0).min(1.0))
+    }
+    fn reset(&mut self) {}
+}
+
+/// Something the caller does.
+#[derive(Clone)]
+pub enum Act {
+    /// Speak `text` for `ms`, `delay_ms` after the bot finishes (or starts) its turn `turn`.
+    Say { text: &'static str, ms: u64, at: Cue },
+    /// Non-speech noise at speech level that ASR hears as nothing.
+    Noise { ms: u64, at: Cue },
+    Dtmf { digit: char, at: Cue },
+}
+
+#[derive(Clone, Copy)]
+pub enum Cue {
+    /// `delay` ms after the bot's n-th turn (1-based) finished playing.
+    AfterBot(u32, u64),
+    /// `delay` ms after the bot's n-th turn started playing.
+    DuringBot(u32, u64),
+}
+
+pub struct Options {
+    pub asr_ms: u64,
+    pub tts_ms: u64,
+    /// Echo of the bot in the caller channel: (attenuation dB, delay ms).
+    pub echo: Option<(f32, u64)>,
+    pub max_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { asr_ms: 120, tts_ms: 60, echo: None, max_ms: 60_000 }
+    }
+}
+
+pub struct Run {
+    pub events: Vec<TimedEvent>,
+    pub outcome: Option<Outcome>,
+    pub handoff: Option<HandoffPacket>,
+    pub bot_frames: Vec<(u64, usize)>,
+    pub clears: usize,
+}
+
+impl Run {
+    pub fn count(&self, f: impl Fn(&Event) -> bool) -> usize {
+        self.events.iter().filter(|e| f(&e.event)).count()
+    }
+    pub fn first(&self, f: impl Fn(&Event) -> bool) -> Option<&TimedEvent> {
+        self.events.iter().find(|e| f(&e.event))
+    }
+    /// Last bot frame sent at or before `t` ms.
+    pub fn last_frame_before(&self, t: u64) -> Option<u64> {
+        self.bot_frames.iter().map(|(at, _)| *at).filter(|&at| at <= t).max()
+    }
+}
+
+struct Speaking {
+    start_ms: u64,
+    end_ms: u64,
+    text: &'static str,
+    noise: bool,
+}
+
+/// Runs the built-in COD flow against a scripted caller.
+pub fn run(script: &[Act], opts: Options) -> Run {
+    let context = serde_json::json!({"customer": {"name": "Priya"}, "order": {"items": [{"name": "running shoes"}], "amount": "1499"}});
+    let mut call = Call::new(CallConfig::default(), Box::new(EnergyVad), Box::new(BuiltinCod::new(&context))).unwrap();
+    let mut pending: BTreeMap<(u64, u64), Input> = BTreeMap::new();
+    let mut seq = 0u64;
+    let mut schedule = |pending: &mut BTreeMap<(u64, u64), Input>, at: u64, input: Input| {
+        seq += 1;
+        pending.insert((at, seq), input);
+    };
+    let mut acts: Vec<Option<Act>> = script.iter().cloned().map(Some).collect();
+    let mut spoken: Vec<Speaking> = Vec::new();
+    let mut bot_audio: BTreeMap<u64, Vec<f32>> = BTreeMap::new();
+    let mut bot_turn_starts: Vec<u64> = Vec::new();
+    let mut bot_turn_ends: Vec<u64> = Vec::new();
+    let mut run = Run { events: Vec::new(), outcome: None, handoff: None, bot_frames: Vec::new(), clears: 0 };
+    let frame = (RATE / 50) as usize;
+    call.handle_input(Duration::ZERO, Input::Start);
+    let mut t = 0u64;
+    while t <= opts.max_ms && !call.is_ended() {
+        let now = Duration::from_millis(t);
+        // Engine results due now.
+        let due: Vec<(u64, u64)> = pending.range(..=(t, u64::MAX)).map(|(k, _)| *k).collect();
+        for k in due {
+            let input = pending.remove(&k).unwrap();
+            call.handle_input(now, input);
+        }
+        // Start caller acts whose cue has come.
+        for slot in acts.iter_mut() {
+            let Some(act) = slot.clone() else { continue };
+            let cue = match &act {
+                Act::Say { at, .. } | Act::Noise { at, .. } | Act::Dtmf { at, .. } => *at,
+            };
+            let start = match cue {
+                Cue::AfterBot(n, d) => bot_turn_ends.get(n as usize - 1).map(|e| e + d),
+                Cue::DuringBot(n, d) => bot_turn_starts.get(n as usize - 1).map(|s| s + d),
+            };
+            if start.is_some_and(|s| s <= t) {
+                let s = start.unwrap();
+                match act {
+                    Act::Say { text, ms, .. } => spoken.push(Speaking { start_ms: s, end_ms: s + ms, text, noise: false }),
+                    Act::Noise { ms, .. } => spoken.push(Speaking { start_ms: s, end_ms: s + ms, text: "", noise: true }),
+                    Act::Dtmf { digit, .. } => call.handle_input(now, Input::Dtmf(digit)),
+                }
+                *slot = None;
+            }
+        }
+        // Caller frame ending at t + 20.
+        let mut samples = vec![0f32; frame];
+        for (i, s) in samples.iter_mut().enumerate() {
+            let ms_at = t + (i as u64 * 1000 / RATE as u64);
+            if spoken.iter().any(|sp| (sp.start_ms..sp.end_ms).contains(&ms_at)) {
+                *s = if i % 2 == 0 { 0.2 } else { -0.2 };
+            }
+            if let Some((db, delay)) = opts.echo {
+                let src = (t + (i as u64 * 1000 / RATE as u64)).checked_sub(delay);
+                if let Some(src) = src {
+                    let key = src / 20 * 20;
+                    if let Some(b) = bot_audio.get(&key) {
+                        *s += b[i] * 10f32.powf(db / 20.0);
+                    }
+                }
+            }
+        }
+        let t_next = t + 20;
+        call.handle_input(Duration::from_millis(t_next), Input::Audio(Frame::new(MediaTime::from_ms(t, RATE), samples)));
+        call.handle_input(Duration::from_millis(t_next), Input::Timeout);
+        while let Some(out) = call.poll_output() {
+            match out {
+                Output::Audio(f) => {
+                    let at = f.start.as_ms();
+                    run.bot_frames.push((at, f.samples.len()));
+                    bot_audio.insert(at, f.samples);
+                }
+                Output::Asr(req) => {
+                    // The double hears whatever was spoken inside the request's audio span.
+                    let end_ms = t_next;
+                    let start_ms = end_ms.saturating_sub(req.audio.len() as u64 * 1000 / RATE as u64);
+                    let words: Vec<&str> = spoken
+                        .iter()
+                        .filter(|sp| !sp.noise && sp.start_ms < end_ms && sp.end_ms > start_ms)
+                        .map(|sp| if req.partial && sp.end_ms > end_ms { sp.text.split(' ').next().unwrap_or("") } else { sp.text })
+                        .collect();
+                    schedule(&mut pending, t_next + opts.asr_ms, Input::Asr { id: req.id, text: words.join(" ") });
+                }
+                Output::Tts(req) => {
+                    let sentences = split_sentences(&req.text);
+                    let n = sentences.len();
+                    for (i, s) in sentences.into_iter().enumerate() {
+                        let len = s.split_whitespace().count() * 240 * RATE as usize / 1000;
+                        let samples: Arc<[f32]> = (0..len).map(|k| if k % 2 == 0 { 0.3 } else { -0.3 }).collect::<Vec<f32>>().into();
+                        let chunk = TtsChunk { id: req.id, index: i as u32, text: s, samples, last: i + 1 == n, cached: false };
+                        schedule(&mut pending, t_next + opts.tts_ms * (i as u64 + 1), Input::Tts(chunk));
+                    }
+                }
+                Output::Event(e) => {
+                    match &e.event {
+                        Event::PlayoutStart => bot_turn_starts.push(e.at_ms),
+                        Event::PlayoutStop { .. } => bot_turn_ends.push(e.at_ms),
+                        _ => {}
+                    }
+                    run.events.push(e);
+                }
+                Output::Carrier(voxline::call::CarrierCommand::Clear) => run.clears += 1,
+                Output::Carrier(_) | Output::HangUp => {}
+                Output::Handoff(p) => run.handoff = Some(p),
+                Output::Outcome(o) => run.outcome = Some(o),
+            }
+        }
+        t = t_next;
+    }
+    run
+}

@@ -1,0 +1,5 @@
+//! Call-core tests on a virtual clock with deterministic engine doubles: no models,
+//! no sleeps, no wall-clock reads.
+
+mod harness;
+mod turns;
