@@ -12,3 +12,4 @@ pub mod eval;
 pub mod media;
 pub mod models;
 pub mod pipeline;
+pub mod sim;

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use voxline::engines::{AsrOptions, TtsService, WhisperAsr};
 use voxline::media::{read_wav_mono, resample, write_wav_mono, Pcm};
 use voxline::models::{fetch_all, verify_all, ModelDir, VerifyStatus};
+use voxline::sim::{self, CallerScript, ChannelOptions, CodecChoice, Expect, SimEngines};
 
 #[derive(Parser)]
 #[command(name = "voxline", version, about = "Voice-agent media server for e-commerce outbound calls")]
@@ -38,6 +39,29 @@ enum Command {
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
     },
+    /// Replay a caller recording against a flow on a virtual clock (real engines).
+    Replay {
+        recording: PathBuf,
+        #[arg(long)]
+        flow: String,
+        #[arg(long)]
+        context: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        line: LineArgs,
+    },
+    /// Run a scripted, reactive caller (TOML) against its flow (real engines).
+    Simulate {
+        script: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        line: LineArgs,
+        /// Exit non-zero when the script's expectations fail.
+        #[arg(long)]
+        check: bool,
+    },
     /// Synthesize text with the default voice into a WAV file.
     Say {
         text: String,
@@ -47,6 +71,55 @@ enum Command {
         #[arg(long)]
         rate: Option<u32>,
     },
+}
+
+#[derive(clap::Args)]
+struct LineArgs {
+    /// Mix the bot's audio back into the caller channel: attenuation dB and delay ms, e.g. -20:60.
+    #[arg(long, value_parser = parse_echo, allow_hyphen_values = true)]
+    echo: Option<(f32, u32)>,
+    /// Add seeded white noise at this SNR (dB) relative to the caller's speech.
+    #[arg(long)]
+    noise: Option<f32>,
+    #[arg(long, value_enum, default_value = "pcmu")]
+    codec: CodecArg,
+    /// Drop this percentage of caller packets (seeded); the jitter buffer conceals them.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f32,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Pace by the wall clock as well.
+    #[arg(long)]
+    realtime: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CodecArg {
+    Pcmu,
+    Pcma,
+    L16,
+}
+
+fn parse_echo(s: &str) -> Result<(f32, u32), String> {
+    let (db, ms) = s.split_once(':').ok_or("expected DB:MS, e.g. -20:60")?;
+    let db: f32 = db.parse().map_err(|_| format!("bad attenuation {db:?}"))?;
+    let ms: u32 = ms.parse().map_err(|_| format!("bad delay {ms:?}"))?;
+    Ok((if db > 0.0 { -db } else { db }, ms))
+}
+
+impl LineArgs {
+    fn channel(&self) -> ChannelOptions {
+        let codec = match self.codec {
+            CodecArg::Pcmu => CodecChoice::Pcmu,
+            CodecArg::Pcma => CodecChoice::Pcma,
+            CodecArg::L16 => CodecChoice::L16,
+        };
+        ChannelOptions { codec, echo: self.echo, noise_snr_db: self.noise, loss_pct: self.loss, seed: self.seed }
+    }
+}
+
+fn stem(path: &std::path::Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "call".into())
 }
 
 #[derive(Subcommand)]
@@ -104,6 +177,26 @@ fn main() -> Result<()> {
             let mut state = asr.new_state()?;
             let transcript = asr.decode(&mut state, &audio, &AsrOptions { prompt, audio_ctx, partial: false })?;
             println!("{}", transcript.text);
+        }
+        Command::Replay { recording, flow, context, out, line } => {
+            let dialogue = sim::load_dialogue(&flow, &context)?;
+            let mut engines = SimEngines::load(&dir, 8000)?;
+            let audio = sim::load_audio(&recording, engines.rate())?;
+            let result = sim::run_call(&mut engines, dialogue, sim::Caller::Recording(audio), line.channel(), line.realtime, &Expect::default())?;
+            sim::write_outputs(&out, &stem(&recording), &result)?;
+            println!("{}", serde_json::to_string(&result.summary)?);
+        }
+        Command::Simulate { script, out, line, check } => {
+            let caller = CallerScript::load(&script)?;
+            let dialogue = sim::load_dialogue(&caller.flow, &caller.context)?;
+            let mut engines = SimEngines::load(&dir, 8000)?;
+            let turns = sim::load_turns(&caller, engines.rate())?;
+            let result = sim::run_call(&mut engines, dialogue, turns, line.channel(), line.realtime, &caller.expect)?;
+            sim::write_outputs(&out, &stem(&script), &result)?;
+            println!("{}", serde_json::to_string(&result.summary)?);
+            if check && !result.summary.expect_ok {
+                bail!("expectations failed: {}", result.summary.expect_failures.join("; "));
+            }
         }
         Command::Say { text, out, rate } => {
             let mut tts = TtsService::load(&dir)?;

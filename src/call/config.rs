@@ -18,6 +18,8 @@ pub struct CallConfig {
     pub partial_every_ms: u32,
     /// Caller audio kept from before a detected onset.
     pub preroll_ms: u32,
+    /// After answer, wait this long for the callee's "hello?" before greeting (0: greet at once).
+    pub wait_for_callee_ms: u32,
 }
 
 impl Default for CallConfig {
@@ -29,8 +31,9 @@ impl Default for CallConfig {
             barge_in_min_ms: 200,
             false_interruption_ms: 1500,
             no_input_ms: 7000,
-            partial_every_ms: 700,
+            partial_every_ms: 1000,
             preroll_ms: 200,
+            wait_for_callee_ms: 1200,
         }
     }
 }

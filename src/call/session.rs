@@ -29,6 +29,8 @@ struct UserTurn {
     voiced_since_partial: u64,
     partial_in_flight: bool,
     partial_text: Option<String>,
+    /// The most recent hypothesis of any kind, for endpointing.
+    latest_text: Option<String>,
     spec_requested_for: Option<u64>,
     spec_text: Option<(u64, String)>,
     /// Set once the endpoint fired: the decode whose result ends the turn.
@@ -51,6 +53,8 @@ pub struct Call {
     next_id: u64,
     asr: HashMap<u64, (AsrKind, Duration)>,
 
+    greeted: bool,
+    greet_at: Option<Duration>,
     bot_turn: u32,
     tts_id: Option<u64>,
     tts_requested_at: Duration,
@@ -82,6 +86,8 @@ impl Call {
             now: Duration::ZERO,
             next_id: 1,
             asr: HashMap::new(),
+            greeted: false,
+            greet_at: None,
             bot_turn: 0,
             tts_id: None,
             tts_requested_at: Duration::ZERO,
@@ -104,6 +110,10 @@ impl Call {
         self.ended
     }
 
+    pub fn dialogue(&self) -> &dyn Dialogue {
+        self.dialogue.as_ref()
+    }
+
     pub fn transcript(&self) -> &[TranscriptLine] {
         &self.transcript
     }
@@ -119,7 +129,8 @@ impl Call {
         }
         let false_interruption = self.pause.as_ref().map(|p| p.since + Duration::from_millis(self.cfg.false_interruption_ms as u64));
         let listening = self.user.as_ref().map(|_| self.now + FRAME);
-        [self.next_frame_at, self.no_input_at, false_interruption, listening].into_iter().flatten().min()
+        let greet = self.greet_at.filter(|_| !self.greeted);
+        [self.next_frame_at, self.no_input_at, false_interruption, listening, greet].into_iter().flatten().min()
     }
 
     pub fn handle_input(&mut self, now: Duration, input: Input) {
@@ -128,10 +139,7 @@ impl Call {
         }
         self.now = self.now.max(now);
         match input {
-            Input::Start => {
-                let turn = self.dialogue.greet();
-                self.respond(turn);
-            }
+            Input::Start => self.greet_at = Some(self.now + Duration::from_millis(self.cfg.wait_for_callee_ms as u64)),
             Input::Audio(frame) => self.on_audio(frame),
             Input::Dtmf(digit) => self.on_dtmf(digit),
             Input::Asr { id, text } => self.on_asr(id, text),
@@ -175,6 +183,12 @@ impl Call {
     }
 
     // ---- bot side ----
+
+    fn greet(&mut self) {
+        self.greeted = true;
+        let turn = self.dialogue.greet();
+        self.respond(turn);
+    }
 
     fn respond(&mut self, turn: BotTurn) {
         if let Some(intent) = turn.intent {
@@ -358,6 +372,7 @@ impl Call {
             voiced_since_partial: 0,
             partial_in_flight: false,
             partial_text: None,
+            latest_text: None,
             spec_requested_for: None,
             spec_text: None,
             final_id: None,
@@ -427,7 +442,7 @@ impl Call {
         }
         let Some(user) = &self.user else { return };
         let spec = user.spec_text.as_ref().filter(|(covers, _)| *covers == voiced_end).map(|(_, t)| t.clone());
-        let hypothesis = spec.clone().or_else(|| user.partial_text.clone());
+        let hypothesis = spec.clone().or_else(|| user.latest_text.clone());
         if silence_ms < endpoint.wait_ms(hypothesis.as_deref()) as u64 && !too_long {
             return;
         }
@@ -458,6 +473,7 @@ impl Call {
             self.finalize(text);
             return;
         }
+        user.latest_text = Some(text.clone());
         match kind {
             AsrKind::Partial => {
                 user.partial_in_flight = false;
@@ -501,6 +517,10 @@ impl Call {
             return;
         }
         self.transcript.push(TranscriptLine { speaker: "caller", text: text.clone(), at_ms: ms(self.now) });
+        if !self.greeted {
+            // The callee's "hello?" on answering: the cue to greet.
+            return self.greet();
+        }
         let turn = self.dialogue.on_text(&text);
         self.respond(turn);
     }
@@ -519,6 +539,9 @@ impl Call {
     fn tick(&mut self) {
         if self.ended {
             return;
+        }
+        if !self.greeted && self.user.is_none() && self.greet_at.is_some_and(|t| self.now >= t) {
+            self.greet();
         }
         self.send_due_frames();
         self.check_endpoint();

@@ -153,6 +153,24 @@ impl Dialogue for BuiltinCod {
         BotTurn { say: format!("Are you still there? {} You can also press 1 for yes or 2 for no.", self.question()), intent: None, end: None }
     }
 
+    fn static_prompts(&self) -> Vec<String> {
+        [
+            "Thank you. Will you be available to receive it?",
+            "Understood. We will not call you again. Goodbye.",
+            "Sorry for the trouble. Goodbye.",
+            "Let me connect you to a member of our team.",
+            "No problem, we will call you back later. Goodbye.",
+            "Great, your order is confirmed. Thank you, goodbye.",
+            "Okay, I have cancelled your order. Goodbye.",
+            "Let me connect you to our team to arrange another time.",
+            "Sorry, I did not get that.",
+            "We will try again later. Goodbye.",
+            "Are you still there?",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
     fn asr_prompt(&self) -> Option<String> {
         Some("Order, COD, cash on delivery, confirm, cancel, available, tomorrow.".into())
     }

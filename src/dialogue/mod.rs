@@ -49,6 +49,10 @@ pub trait Dialogue: Send {
     fn asr_prompt(&self) -> Option<String> {
         None
     }
+    /// Prompt text that never changes, rendered ahead of time so it plays with no synthesis delay.
+    fn static_prompts(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Endpointing for the current state.
     fn endpoint(&self) -> EndpointConfig {
         EndpointConfig::default()

@@ -20,7 +20,7 @@ pub use minilm::{cosine, MiniLm};
 pub use onnx::ort_environment;
 pub use piper::PiperVoice;
 pub use silero::{SileroModel, SileroVad};
-pub use text::split_sentences;
+pub use text::{split_for_speech, split_sentences};
 pub use tts::{PromptCache, Speech, TtsService};
 pub use whisper::{audio_ctx_for, AsrOptions, Transcript, WhisperAsr};
 

@@ -29,6 +29,21 @@ pub fn split_sentences(text: &str) -> Vec<String> {
     out
 }
 
+/// Units of speech for streaming synthesis: sentences, with a long first sentence cut
+/// at its first comma so the opening clause plays while the rest renders.
+pub fn split_for_speech(text: &str) -> Vec<String> {
+    let mut units = split_sentences(text);
+    if let Some(first) = units.first().cloned() {
+        if let Some(i) = first.find(", ") {
+            let (head, tail) = (&first[..=i], first[i + 2..].trim());
+            if first.split_whitespace().count() >= 7 && head.split_whitespace().count() >= 2 && tail.split_whitespace().count() >= 3 {
+                units.splice(0..1, [head.to_string(), tail.to_string()]);
+            }
+        }
+    }
+    units
+}
+
 fn push_trimmed(out: &mut Vec<String>, s: &str) {
     let t = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if t.chars().any(|c| c.is_alphanumeric()) {
@@ -49,5 +64,14 @@ mod tests {
         assert_eq!(split_sentences("No punctuation here"), vec!["No punctuation here"]);
         assert_eq!(split_sentences("  ...  "), Vec::<String>::new());
         assert_eq!(split_sentences("Version 2.5 is out. Yes"), vec!["Version 2.5 is out.", "Yes"]);
+    }
+
+    #[test]
+    fn a_long_first_sentence_streams_its_first_clause_alone() {
+        assert_eq!(
+            split_for_speech("Hello Priya Sharma, this is an automated assistant calling. Can you confirm, please?"),
+            vec!["Hello Priya Sharma,", "this is an automated assistant calling.", "Can you confirm, please?"]
+        );
+        assert_eq!(split_for_speech("Yes, thank you."), vec!["Yes, thank you."]);
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::text::split_sentences;
+use super::text::split_for_speech;
 use super::{EngineError, PiperVoice, TextToSpeech};
 use crate::models::ModelDir;
 
@@ -69,12 +69,31 @@ impl PromptCache {
 
 pub struct TtsService {
     voice: Box<dyn TextToSpeech>,
+    /// Rate audio is delivered (and cached) at; the voice's own when `None`.
+    output_rate: Option<u32>,
     pub cache: PromptCache,
 }
 
 impl TtsService {
     pub fn new(voice: Box<dyn TextToSpeech>) -> Self {
-        TtsService { voice, cache: PromptCache::new(64) }
+        TtsService { voice, output_rate: None, cache: PromptCache::new(64) }
+    }
+
+    /// Delivers and caches audio at `rate` (e.g. the call's 8 kHz), so cache hits need no resampling.
+    pub fn with_output_rate(mut self, rate: u32) -> Self {
+        self.output_rate = Some(rate);
+        self.cache = PromptCache::new(self.cache.recent_cap);
+        self
+    }
+
+    fn render(&mut self, sentence: &str) -> Result<Arc<[f32]>, EngineError> {
+        let audio = self.voice.synthesize(sentence)?;
+        Ok(match self.output_rate {
+            Some(rate) if rate != self.voice.sample_rate() => {
+                crate::media::resample(&audio, self.voice.sample_rate(), rate).map_err(|e| EngineError::runtime("tts", e))?.into()
+            }
+            _ => audio.into(),
+        })
     }
 
     /// The Piper voice, or espeak-ng's own voice when Piper cannot be loaded.
@@ -97,7 +116,7 @@ impl TtsService {
     }
 
     pub fn sample_rate(&self) -> u32 {
-        self.voice.sample_rate()
+        self.output_rate.unwrap_or_else(|| self.voice.sample_rate())
     }
 
     pub fn voice_id(&self) -> &str {
@@ -106,11 +125,11 @@ impl TtsService {
 
     /// Renders static prompt text ahead of time so calls never wait for it.
     pub fn prerender(&mut self, text: &str) -> Result<(), EngineError> {
-        for sentence in split_sentences(text) {
+        for sentence in split_for_speech(text) {
             if self.cache.pinned.contains_key(&sentence) {
                 continue;
             }
-            let audio: Arc<[f32]> = self.voice.synthesize(&sentence)?.into();
+            let audio = self.render(&sentence)?;
             self.cache.insert(sentence, audio, true);
         }
         Ok(())
@@ -118,11 +137,11 @@ impl TtsService {
 
     /// One sentence, from the cache when possible.
     pub fn sentence(&mut self, sentence: &str) -> Result<Speech, EngineError> {
-        let rate = self.voice.sample_rate();
+        let rate = self.sample_rate();
         if let Some(samples) = self.cache.get(sentence) {
             return Ok(Speech { text: sentence.into(), rate, samples, cached: true });
         }
-        let samples: Arc<[f32]> = self.voice.synthesize(sentence)?.into();
+        let samples = self.render(sentence)?;
         self.cache.insert(sentence.into(), samples.clone(), false);
         Ok(Speech { text: sentence.into(), rate, samples, cached: false })
     }
@@ -130,7 +149,7 @@ impl TtsService {
     /// Sentence-by-sentence synthesis: each item is ready before the next is rendered,
     /// so playout can start after the first sentence.
     pub fn stream<'a>(&'a mut self, text: &str) -> impl Iterator<Item = Result<Speech, EngineError>> + 'a {
-        split_sentences(text).into_iter().map(move |s| self.sentence(&s))
+        split_for_speech(text).into_iter().map(move |s| self.sentence(&s))
     }
 }
 

@@ -7,6 +7,8 @@ pub struct EndpointConfig {
     pub speculative_ms: u32,
     /// Wait after a complete short answer ("yes", "no", "theek hai").
     pub complete_ms: u32,
+    /// Wait after a hypothesis that reads as a finished sentence (ends in . ? or !).
+    pub sentence_ms: u32,
     /// Wait when nothing is known about the words.
     pub default_ms: u32,
     /// Wait when the words end mid-phrase, inside a number or an address.
@@ -17,13 +19,15 @@ pub struct EndpointConfig {
 
 impl Default for EndpointConfig {
     fn default() -> Self {
-        EndpointConfig { speculative_ms: 160, complete_ms: 240, default_ms: 600, incomplete_ms: 1200, max_turn_ms: 15_000 }
+        EndpointConfig { speculative_ms: 160, complete_ms: 240, sentence_ms: 450, default_ms: 600, incomplete_ms: 1200, max_turn_ms: 15_000 }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completeness {
     Complete,
+    /// A punctuated sentence that does not end mid-phrase.
+    Sentence,
     Neutral,
     Incomplete,
 }
@@ -33,6 +37,7 @@ impl EndpointConfig {
     pub fn wait_ms(&self, hypothesis: Option<&str>) -> u32 {
         match hypothesis.map(completeness) {
             Some(Completeness::Complete) => self.complete_ms,
+            Some(Completeness::Sentence) => self.sentence_ms,
             Some(Completeness::Incomplete) => self.incomplete_ms,
             _ => self.default_ms,
         }
@@ -42,7 +47,7 @@ impl EndpointConfig {
 const SHORT_ANSWERS: &[&str] = &[
     "yes", "yeah", "yep", "no", "nope", "okay", "ok", "sure", "correct", "right", "haan", "han", "ha", "ji", "nahi", "nahin",
     "theek", "thik", "hai", "please", "thanks", "thank", "you", "that's", "thats", "is", "it", "confirm", "cancel", "stop",
-    "wait", "done", "fine", "absolutely", "definitely", "of", "course", "not", "interested", "bye", "goodbye",
+    "wait", "done", "fine", "absolutely", "definitely", "of", "course", "not", "interested", "bye", "goodbye", "hello", "hi", "hey", "speaking",
 ];
 
 const OPEN_ENDINGS: &[&str] = &[
@@ -71,6 +76,9 @@ pub fn completeness(text: &str) -> Completeness {
     if w.len() <= 5 && w.iter().all(|x| SHORT_ANSWERS.contains(&x.as_str())) {
         return Completeness::Complete;
     }
+    if text.trim_end().ends_with(['.', '?', '!']) && w.len() >= 3 {
+        return Completeness::Sentence;
+    }
     Completeness::Neutral
 }
 
@@ -86,7 +94,8 @@ mod tests {
         for t in ["My address is 12", "flat number", "deliver it on", "I want to cancel and", "It's 5 6 0,", "um"] {
             assert_eq!(completeness(t), Completeness::Incomplete, "{t}");
         }
-        assert_eq!(completeness("Can you deliver it on Friday instead?"), Completeness::Neutral);
+        assert_eq!(completeness("Can you deliver it on Friday instead?"), Completeness::Sentence);
+        assert_eq!(completeness("can you deliver it"), Completeness::Neutral);
         let cfg = EndpointConfig::default();
         assert!(cfg.wait_ms(Some("yes")) < cfg.wait_ms(None) && cfg.wait_ms(None) < cfg.wait_ms(Some("my pin code is 5 6")));
     }

@@ -1,0 +1,60 @@
+//! The real engines as the simulator uses them: each request runs to completion and
+//! reports its wall-clock cost, which the runner charges to the virtual clock.
+
+use std::time::Instant;
+
+use whisper_rs::WhisperState;
+
+use crate::call::{AsrRequest, TtsChunk, TtsRequest};
+use crate::engines::{split_for_speech, AsrOptions, EngineError, SileroModel, TtsService, WhisperAsr};
+use crate::media::resample;
+use crate::models::ModelDir;
+
+pub struct SimEngines {
+    pub vad: SileroModel,
+    asr: WhisperAsr,
+    state: WhisperState,
+    tts: TtsService,
+    rate: u32,
+}
+
+impl SimEngines {
+    /// Loads Silero, Whisper tiny.en (2 threads) and the default voice delivering at `rate`.
+    pub fn load(dir: &ModelDir, rate: u32) -> Result<Self, EngineError> {
+        let asr = WhisperAsr::load(dir, "whisper-tiny.en", 2)?;
+        let state = asr.new_state()?;
+        Ok(SimEngines { vad: SileroModel::load(dir)?, asr, state, tts: TtsService::load(dir)?.with_output_rate(rate), rate })
+    }
+
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// Renders static prompt text into the cache (not charged to any call).
+    pub fn prerender(&mut self, text: &str) -> Result<(), EngineError> {
+        self.tts.prerender(text)
+    }
+
+    /// (transcript, cost in microseconds).
+    pub fn transcribe(&mut self, req: &AsrRequest) -> Result<(String, u64), EngineError> {
+        let started = Instant::now();
+        let audio = resample(&req.audio, req.rate, 16_000).map_err(|e| EngineError::runtime("whisper", e))?;
+        let options = AsrOptions { prompt: req.prompt.clone(), audio_ctx: None, partial: req.partial };
+        let t = self.asr.decode(&mut self.state, &audio, &options)?;
+        Ok((t.text, started.elapsed().as_micros() as u64))
+    }
+
+    /// Sentences with the cumulative cost (microseconds) at which each is ready.
+    pub fn synthesize(&mut self, req: &TtsRequest) -> Result<Vec<(TtsChunk, u64)>, EngineError> {
+        let sentences = split_for_speech(&req.text);
+        let n = sentences.len();
+        let mut out = Vec::with_capacity(n);
+        let started = Instant::now();
+        for (i, sentence) in sentences.iter().enumerate() {
+            let s = self.tts.sentence(sentence)?;
+            let ready = started.elapsed().as_micros() as u64;
+            out.push((TtsChunk { id: req.id, index: i as u32, text: s.text, samples: s.samples, last: i + 1 == n, cached: s.cached }, ready));
+        }
+        Ok(out)
+    }
+}
