@@ -61,7 +61,7 @@ fn a_backchannel_pauses_then_resumes_where_it_left_off() {
 
 #[test]
 fn noise_without_words_is_a_false_interruption_and_the_sentence_restarts() {
-    let r = run(&[Act::Noise { ms: 400, at: Cue::DuringBot(1, 1000) }], Options { max_ms: 9000, ..Default::default() });
+    let r = run(&[Act::Noise { ms: 400, at: Cue::DuringBot(1, 1000) }], Options { max_ms: 15_000, ..Default::default() });
     let pause = r.first(|e| matches!(e, Event::PlayoutPause)).expect("paused");
     let resume = r.first(|e| matches!(e, Event::PlayoutResume { reason: "false_interruption" })).expect("resumed");
     assert!(resume.at_ms - pause.at_ms <= 1600, "{} ms", resume.at_ms - pause.at_ms);
