@@ -1,10 +1,7 @@
 #!/usr/bin/env bash
-# The main job until `voxline serve` exists: transcribe a caller fixture at
-# 16 kHz and over a telephone band (8 kHz mu-law round trip).
+# The main job until `voxline serve` exists: a simulated COD confirmation call with the
+# real models (the callee answers, confirms the order and availability), written to out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-for band in 16k 8k; do
-  printf '%s: ' "$band"
-  ./target/release/voxline transcribe "audio-fixtures/$band/three_seconds.wav"
-done
+./target/release/voxline simulate --out out audio-fixtures/calls/cod_confirm.toml

@@ -6,5 +6,6 @@ mod cli;
 mod common;
 mod converter;
 mod embeddings;
+mod simulate;
 mod tts;
 mod vad;
