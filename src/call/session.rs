@@ -336,6 +336,7 @@ impl Call {
         if let Some(user) = self.user.as_mut() {
             user.audio.extend_from_slice(&frame.samples);
         }
+        self.echo.observe(frame.start.samples, &frame.samples, self.detector.in_speech());
         let echo = &self.echo;
         let decisions = match self.detector.push(&frame, |s, e| echo.floor(s, e)) {
             Ok(d) => d,
