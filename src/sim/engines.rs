@@ -10,7 +10,17 @@ use crate::engines::{split_for_speech, AsrOptions, EngineError, SileroModel, Tts
 use crate::media::resample;
 use crate::models::ModelDir;
 
+/// What engine work costs on the virtual clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostModel {
+    /// The wall-clock time the engines took: honest latencies for this machine.
+    Measured,
+    /// Fixed costs, so results do not depend on machine load (tests).
+    Fixed { asr_ms: u64, tts_sentence_ms: u64 },
+}
+
 pub struct SimEngines {
+    pub cost: CostModel,
     pub vad: SileroModel,
     asr: WhisperAsr,
     state: WhisperState,
@@ -23,7 +33,7 @@ impl SimEngines {
     pub fn load(dir: &ModelDir, rate: u32) -> Result<Self, EngineError> {
         let asr = WhisperAsr::load(dir, "whisper-tiny.en", 2)?;
         let state = asr.new_state()?;
-        Ok(SimEngines { vad: SileroModel::load(dir)?, asr, state, tts: TtsService::load(dir)?.with_output_rate(rate), rate })
+        Ok(SimEngines { cost: CostModel::Measured, vad: SileroModel::load(dir)?, asr, state, tts: TtsService::load(dir)?.with_output_rate(rate), rate })
     }
 
     pub fn rate(&self) -> u32 {
@@ -41,7 +51,11 @@ impl SimEngines {
         let audio = resample(&req.audio, req.rate, 16_000).map_err(|e| EngineError::runtime("whisper", e))?;
         let options = AsrOptions { prompt: req.prompt.clone(), audio_ctx: None, partial: req.partial };
         let t = self.asr.decode(&mut self.state, &audio, &options)?;
-        Ok((t.text, started.elapsed().as_micros() as u64))
+        let cost = match self.cost {
+            CostModel::Measured => started.elapsed().as_micros() as u64,
+            CostModel::Fixed { asr_ms, .. } => asr_ms * 1000,
+        };
+        Ok((t.text, cost))
     }
 
     /// Sentences with the cumulative cost (microseconds) at which each is ready.
@@ -52,7 +66,10 @@ impl SimEngines {
         let started = Instant::now();
         for (i, sentence) in sentences.iter().enumerate() {
             let s = self.tts.sentence(sentence)?;
-            let ready = started.elapsed().as_micros() as u64;
+            let ready = match self.cost {
+                CostModel::Measured => started.elapsed().as_micros() as u64,
+                CostModel::Fixed { tts_sentence_ms, .. } => (i as u64 + 1) * tts_sentence_ms * 1000 * (!s.cached) as u64,
+            };
             out.push((TtsChunk { id: req.id, index: i as u32, text: s.text, samples: s.samples, last: i + 1 == n, cached: s.cached }, ready));
         }
         Ok(out)

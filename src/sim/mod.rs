@@ -12,7 +12,7 @@ mod runner;
 mod script;
 
 pub use channel::{ChannelOptions, CodecChoice};
-pub use engines::SimEngines;
+pub use engines::{CostModel, SimEngines};
 pub use output::write_outputs;
 pub use report::{LatencySummary, Summary};
 pub use runner::{run_call, Caller, SimOutput};

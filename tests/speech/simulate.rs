@@ -4,14 +4,20 @@
 use std::sync::Mutex;
 
 use voxline::call::Event;
-use voxline::sim::{self, CallerScript, ChannelOptions, Expect, SimEngines};
+use voxline::sim::{self, CallerScript, ChannelOptions, CostModel, Expect, SimEngines};
 
 use crate::common::{fixtures, models};
 
 /// One set of engines for the file's tests (Whisper state is not shared across threads).
+/// Engine time is charged at fixed costs near this machine's measured ones, so the
+/// outcome never depends on how busy the machine is (latency is the benches' job).
 fn engines() -> &'static Mutex<SimEngines> {
     static ENGINES: std::sync::OnceLock<Mutex<SimEngines>> = std::sync::OnceLock::new();
-    ENGINES.get_or_init(|| Mutex::new(SimEngines::load(&models(), 8000).unwrap()))
+    ENGINES.get_or_init(|| {
+        let mut e = SimEngines::load(&models(), 8000).unwrap();
+        e.cost = CostModel::Fixed { asr_ms: 350, tts_sentence_ms: 150 };
+        Mutex::new(e)
+    })
 }
 
 fn scripts() -> Vec<std::path::PathBuf> {
