@@ -5,7 +5,12 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::json;
+use voxline::call::{Call, CallConfig, Input};
+use voxline::dialogue::BuiltinCod;
+use voxline::media::{Frame, MediaTime};
 use voxline::engines::{AsrOptions, AsrPool, Embedder, MiniLm, SileroModel, TtsService, VoiceActivity, WhisperAsr};
 use voxline::models::ModelDir;
 
@@ -15,6 +20,11 @@ fn rss_mib() -> (f64, f64) {
         status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
     };
     (field("VmRSS:").round(), field("VmHWM:").round())
+}
+
+fn rss_kib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0)
 }
 
 fn main() {
@@ -37,5 +47,27 @@ fn main() {
     tts.stream(support::TEN_WORDS).for_each(|s| drop(s.unwrap()));
     minilm.embed("yes please").unwrap();
     let (used, peak) = rss_mib();
-    println!("{}", json!({"asr_workers": workers, "rss_mib": {"before_models": base, "models_loaded": loaded, "after_one_run_each": used, "peak": peak}}));
+
+    // Per-call memory beyond the shared models: many live calls, each having heard 3 s
+    // of caller speech (detector state, preroll, turn audio, playout, timeline queue drained).
+    let calls_n = 200;
+    let ctx = serde_json::json!({"customer": {"name": "Priya"}});
+    let caller = support::fixture_native("8k", "three_seconds");
+    let before = rss_kib();
+    let mut calls = Vec::new();
+    for _ in 0..calls_n {
+        let mut call = Call::new(CallConfig::default(), Box::new(silero.detector(8000).unwrap()), Box::new(BuiltinCod::new(&ctx))).unwrap();
+        call.handle_input(Duration::ZERO, Input::Start);
+        for (i, f) in caller.chunks_exact(160).enumerate() {
+            let frame = Frame::new(MediaTime::new(i as u64 * 160, 8000), f.to_vec());
+            call.handle_input(Duration::from_millis(i as u64 * 20 + 20), Input::Audio(frame));
+            while call.poll_output().is_some() {}
+        }
+        calls.push(call);
+    }
+    let per_call_kib = (rss_kib() - before) / calls_n as f64;
+    println!(
+        "{}",
+        json!({"asr_workers": workers, "rss_mib": {"before_models": base, "models_loaded": loaded, "after_one_run_each": used, "peak": peak}, "per_call_kib": per_call_kib.round(), "calls_measured": calls.len()})
+    );
 }
