@@ -74,6 +74,52 @@ pub fn wer<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> f64 {
     errors as f64 / words.max(1) as f64
 }
 
+/// Intent accuracy over labelled rows `(text, intent name)`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IntentReport {
+    pub utterances: usize,
+    pub accuracy: f64,
+    /// Share of affirm/deny utterances classified as the other one.
+    pub affirm_deny_confusion: f64,
+    pub errors: Vec<(String, String, String)>,
+}
+
+pub fn intent_report(
+    classifier: &mut crate::dialogue::IntentClassifier,
+    rows: &[(String, String)],
+) -> Result<IntentReport, crate::engines::EngineError> {
+    let (mut right, mut yes_no, mut confused) = (0usize, 0usize, 0usize);
+    let mut errors = Vec::new();
+    for (text, want) in rows {
+        let got = classifier.classify(text)?.intent.name();
+        if got == want {
+            right += 1;
+        } else {
+            errors.push((text.clone(), want.clone(), got.to_string()));
+        }
+        if want == "affirm" || want == "deny" {
+            yes_no += 1;
+            confused += ((want == "affirm" && got == "deny") || (want == "deny" && got == "affirm")) as usize;
+        }
+    }
+    Ok(IntentReport {
+        utterances: rows.len(),
+        accuracy: right as f64 / rows.len().max(1) as f64,
+        affirm_deny_confusion: confused as f64 / yes_no.max(1) as f64,
+        errors,
+    })
+}
+
+/// Rows of a `text<TAB>label` file, skipping `#` comments.
+pub fn read_tsv(path: &std::path::Path) -> std::io::Result<Vec<(String, String)>> {
+    Ok(std::fs::read_to_string(path)?
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(a, b)| (a.to_string(), b.trim().to_string()))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

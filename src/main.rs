@@ -62,6 +62,20 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Classify a caller utterance: prints {"intent","confidence","slots"}.
+    Intent {
+        text: String,
+        #[arg(long)]
+        flow: String,
+        #[arg(long)]
+        state: Option<String>,
+        /// The call's local date for resolving relative dates (default: today, UTC).
+        #[arg(long)]
+        today: Option<chrono::NaiveDate>,
+        /// Intent examples (default: prompts/intents.toml).
+        #[arg(long, default_value = "prompts/intents.toml")]
+        intents: PathBuf,
+    },
     /// Synthesize text with the default voice into a WAV file.
     Say {
         text: String,
@@ -197,6 +211,28 @@ fn main() -> Result<()> {
             if check && !result.summary.expect_ok {
                 bail!("expectations failed: {}", result.summary.expect_failures.join("; "));
             }
+        }
+        Command::Intent { text, flow, state, today, intents } => {
+            const FLOWS: [&str; 5] = ["cod", "return_pickup", "refund_status", "delivery_retry", "winback"];
+            if !FLOWS.contains(&flow.as_str()) {
+                bail!("unknown flow {flow:?} (flows: {})", FLOWS.join(", "));
+            }
+            let mut classifier = voxline::dialogue::IntentClassifier::load(&dir, &intents)?;
+            let scored = classifier.classify(&text)?;
+            let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let mut slots = serde_json::Map::new();
+            if let Some(date) = voxline::dialogue::slots::resolve_date(&text, today) {
+                slots.insert("date".into(), date.to_string().into());
+            }
+            if let Some((from, to)) = voxline::dialogue::slots::resolve_time_window(&text) {
+                slots.insert("time_window".into(), format!("{from}-{to}").into());
+            }
+            let confidence = (scored.confidence as f64 * 1000.0).round() / 1000.0;
+            let mut out = serde_json::json!({"intent": scored.intent.name(), "confidence": confidence, "slots": slots});
+            if let Some(state) = state {
+                out["state"] = state.into();
+            }
+            println!("{out}");
         }
         Command::Say { text, out, rate } => {
             let mut tts = TtsService::load(&dir)?;

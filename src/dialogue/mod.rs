@@ -3,12 +3,26 @@
 //! sees the [`Dialogue`] trait.
 
 mod builtin;
+pub mod intent;
 mod outcome;
+pub mod slots;
 
 use std::collections::BTreeMap;
 
 pub use builtin::BuiltinCod;
+pub use intent::{Intent, IntentClassifier, Scored};
 pub use outcome::Outcome;
+
+/// Errors in flow and intent files, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum DialogueError {
+    #[error("{path}: {reason}")]
+    Invalid { path: std::path::PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Io { path: std::path::PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Engine(#[from] crate::engines::EngineError),
+}
 
 use crate::pipeline::EndpointConfig;
 

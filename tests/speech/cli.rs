@@ -75,3 +75,20 @@ fn corrupt_model_file_is_a_load_error_naming_it() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("MISMATCH"));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn intent_prints_intent_confidence_and_slots() {
+    let out = voxline()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["intent", "--flow", "delivery_retry", "--today", "2026-11-26", "haan ji, deliver it next monday after 6 pm"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["intent"], "reschedule");
+    assert!(v["confidence"].as_f64().unwrap() > 0.4);
+    assert_eq!(v["slots"]["date"], "2026-11-30");
+    assert_eq!(v["slots"]["time_window"], "18:00-21:00");
+    let out = voxline().args(["intent", "--flow", "nope", "yes"]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unknown flow"));
+}
