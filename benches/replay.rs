@@ -24,7 +24,7 @@ fn main() {
     for (line, channel) in [("clean", ChannelOptions::default()), ("echo-20:60", ChannelOptions { echo: Some((-20.0, 60)), ..Default::default() })] {
         for path in &scripts {
             let script = CallerScript::load(path).unwrap();
-            let dialogue = sim::load_dialogue(&script.flow, &script.context).unwrap();
+            let dialogue = sim::load_dialogue(&models_dir(), &sim::prompts_dir(), &script.flow, &script.context).unwrap();
             let turns = sim::load_turns(&script, 8000).unwrap();
             let out = sim::run_call(&mut engines, dialogue, turns, channel, realtime, &script.expect).unwrap();
             let s = out.summary;
@@ -58,4 +58,8 @@ fn main() {
     let mut brief = report.clone();
     brief.as_object_mut().unwrap().remove("runs");
     println!("{brief}");
+}
+
+fn models_dir() -> voxline::models::ModelDir {
+    voxline::models::ModelDir::from_env()
 }

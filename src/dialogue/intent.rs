@@ -90,6 +90,9 @@ const AFFIRM: &[&str] = &[
     "bilkul", "absolutely", "definitely", "please", "fine", "perfect", "great", "go", "ahead", "done", "accha", "achha", "kar", "do", "karo", "it", "that's", "thats", "is", "true", "of", "course",
 ];
 const DENY: &[&str] = &["no", "nope", "nah", "nahi", "nai", "na", "not", "never", "negative", "nahin"];
+/// "Stop", "wait", "hold on": the caller wants a moment, not an opt-out.
+const HOLD: &[&str] = &["stop", "wait", "hold", "on", "a", "minute", "second", "one", "ruko", "just"];
+const YES_WORDS: &[&str] = &["yes", "yeah", "yep", "haan", "sure", "okay", "ok", "correct", "right"];
 const NEGATIONS: &[&str] = &["no", "not", "don't", "dont", "didn't", "didnt", "won't", "wont", "can't", "cant", "never", "nahi", "nai", "nahin", "mat", "isn't", "isnt", "wasn't", "nope"];
 
 /// Fixed phrases that decide an intent on their own, checked in order.
@@ -138,6 +141,9 @@ pub fn lexical(words: &[String]) -> Option<Scored> {
             return Some(Scored { intent: *intent, confidence: 0.95 });
         }
     }
+    if content.len() <= 4 && content.iter().all(|w| HOLD.contains(w)) {
+        return Some(Scored { intent: Intent::Unknown, confidence: 0.9 });
+    }
     if content.len() <= 6 && content.iter().all(|w| AFFIRM.contains(w)) {
         return Some(Scored { intent: Intent::Affirm, confidence: 0.95 });
     }
@@ -184,7 +190,7 @@ pub struct IntentClassifier {
 impl IntentClassifier {
     pub fn new(mut embedder: Box<dyn Embedder>, examples: &[(Intent, String)]) -> Result<Self, EngineError> {
         let examples = examples.iter().map(|(i, t)| Ok((*i, embedder.embed(t)?))).collect::<Result<Vec<_>, EngineError>>()?;
-        Ok(IntentClassifier { embedder, examples, threshold: 0.4 })
+        Ok(IntentClassifier { embedder, examples, threshold: 0.45 })
     }
 
     /// MiniLM from the models directory with the examples in `intents_toml`.
@@ -241,8 +247,30 @@ impl IntentClassifier {
                 _ => Scored { intent: Intent::Deny, confidence: 0.8 },
             });
         }
+        // "Yes, please confirm my order": a leading yes stands unless the rest clearly says more.
+        if YES_WORDS.contains(&content[0]) && content.len() > 1 && !negated {
+            let rest = content[1..].join(" ");
+            if let Some(s) = lexical(&normalize(&rest)) {
+                return Ok(s);
+            }
+            let confirms = ["correct", "right", "fine", "confirm", "confirmed", "available", "ready", "packed", "good", "sahi", "theek"];
+            if content[1..].iter().any(|w| confirms.contains(w)) {
+                return Ok(Scored { intent: Intent::Affirm, confidence: 0.9 });
+            }
+            let best = self.ranked(&rest)?.into_iter().next();
+            return Ok(match best {
+                Some(s) if s.confidence >= 0.6 => s,
+                _ => Scored { intent: Intent::Affirm, confidence: 0.85 },
+            });
+        }
         let ranked = self.ranked(&content.join(" "))?;
         let best = if negated { ranked.iter().find(|s| s.intent != Intent::Affirm) } else { ranked.first() }.copied();
+        // Polarity: "I will be available tomorrow" sits close to "I won't be available";
+        // without a negation or a word of absence it is a yes.
+        const ABSENT: [&str; 10] = ["away", "out", "travelling", "traveling", "busy", "office", "work", "village", "function", "wedding"];
+        if best.is_some_and(|s| s.intent == Intent::NotAvailable) && !negated && !content.iter().any(|w| ABSENT.contains(w)) {
+            return Ok(Scored { intent: Intent::Affirm, confidence: 0.7 });
+        }
         Ok(match best {
             Some(s) if s.confidence >= self.threshold => s,
             _ if negated => Scored { intent: Intent::Deny, confidence: 0.6 },

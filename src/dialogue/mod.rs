@@ -3,13 +3,17 @@
 //! sees the [`Dialogue`] trait.
 
 mod builtin;
+mod flow;
 pub mod intent;
 mod outcome;
 pub mod slots;
+pub mod speak;
+pub mod template;
 
 use std::collections::BTreeMap;
 
 pub use builtin::BuiltinCod;
+pub use flow::{load_flows, FlowDialogue, FlowSpec, StateSpec, Step};
 pub use intent::{Intent, IntentClassifier, Scored};
 pub use outcome::Outcome;
 

@@ -29,25 +29,56 @@ pub enum SimError {
     Wav(#[from] crate::media::WavError),
     #[error(transparent)]
     Resample(#[from] crate::media::ResampleError),
-    #[error("unknown flow {0:?} (available: cod)")]
-    UnknownFlow(String),
+    #[error("unknown flow {flow:?} (flows: {known})")]
+    UnknownFlow { flow: String, known: String },
+    #[error(transparent)]
+    Dialogue(#[from] crate::dialogue::DialogueError),
     #[error("{path}: {reason}")]
     Context { path: std::path::PathBuf, reason: String },
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
 }
 
-/// The call context JSON and the dialogue for `flow`.
-pub fn load_dialogue(flow: &str, context: &std::path::Path) -> Result<Box<dyn crate::dialogue::Dialogue>, SimError> {
+/// The prompts directory: `$VOXLINE_PROMPTS`, else the crate's `prompts/` when present, else `./prompts`.
+pub fn prompts_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("VOXLINE_PROMPTS") {
+        return dir.into();
+    }
+    let crate_prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    if crate_prompts.join("intents.toml").exists() {
+        return crate_prompts;
+    }
+    "prompts".into()
+}
+
+/// The process's intent classifier (MiniLM + `prompts/intents.toml`), loaded once.
+pub fn shared_classifier(models: &crate::models::ModelDir, prompts: &std::path::Path) -> Result<std::sync::Arc<std::sync::Mutex<crate::dialogue::IntentClassifier>>, SimError> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static SHARED: OnceLock<Arc<Mutex<crate::dialogue::IntentClassifier>>> = OnceLock::new();
+    if let Some(c) = SHARED.get() {
+        return Ok(c.clone());
+    }
+    let c = Arc::new(Mutex::new(crate::dialogue::IntentClassifier::load(models, &prompts.join("intents.toml"))?));
+    Ok(SHARED.get_or_init(|| c).clone())
+}
+
+/// The call context JSON and the flow `flow` from `prompts/flows`, ready for a call.
+pub fn load_dialogue(
+    models: &crate::models::ModelDir,
+    prompts: &std::path::Path,
+    flow: &str,
+    context: &std::path::Path,
+) -> Result<Box<dyn crate::dialogue::Dialogue>, SimError> {
     let text = std::fs::read_to_string(context).map_err(|source| SimError::Io { path: context.into(), source })?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| SimError::Context { path: context.into(), reason: e.to_string() })?;
     if !value.is_object() {
         return Err(SimError::Context { path: context.into(), reason: "the context must be a JSON object".into() });
     }
-    match flow {
-        "cod" => Ok(Box::new(crate::dialogue::BuiltinCod::new(&value))),
-        other => Err(SimError::UnknownFlow(other.into())),
-    }
+    let flows = crate::dialogue::load_flows(&prompts.join("flows"))?;
+    let (_, spec) = flows.get(flow).ok_or_else(|| SimError::UnknownFlow { flow: flow.into(), known: flows.keys().cloned().collect::<Vec<_>>().join(", ") })?;
+    let classifier = shared_classifier(models, prompts)?;
+    let dialogue = crate::dialogue::FlowDialogue::new(spec.clone(), value, classifier).map_err(|reason| SimError::Context { path: context.into(), reason })?;
+    Ok(Box::new(dialogue))
 }
 
 /// Reads a WAV as mono at `rate`.

@@ -27,13 +27,13 @@ fn scripts() -> Vec<std::path::PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     v.sort();
-    assert!(v.len() >= 10, "caller scripts missing");
+    assert!(v.len() >= 20, "caller scripts missing");
     v
 }
 
 fn simulate(path: &std::path::Path, channel: ChannelOptions) -> sim::SimOutput {
     let script = CallerScript::load(path).unwrap();
-    let dialogue = sim::load_dialogue(&script.flow, &script.context).unwrap();
+    let dialogue = sim::load_dialogue(&models_dir(), &sim::prompts_dir(), &script.flow, &script.context).unwrap();
     let mut engines = engines().lock().unwrap();
     let turns = sim::load_turns(&script, engines.rate()).unwrap();
     sim::run_call(&mut engines, dialogue, turns, channel, false, &script.expect).unwrap()
@@ -84,7 +84,7 @@ fn replay_of_a_fixed_recording_runs_the_flow() {
     let mut audio = sim::load_audio(&fixtures().join("8k/hello.wav"), rate).unwrap();
     audio.resize(audio.len() + rate as usize * 9, 0.0);
     audio.extend(sim::load_audio(&fixtures().join("8k/no_cancel.wav"), rate).unwrap());
-    let dialogue = sim::load_dialogue("cod", &fixtures().join("calls/ctx_cod.json")).unwrap();
+    let dialogue = sim::load_dialogue(&models_dir(), &sim::prompts_dir(), "cod", &fixtures().join("calls/ctx_cod.json")).unwrap();
     let mut engines = engines().lock().unwrap();
     let out = sim::run_call(&mut engines, dialogue, sim::Caller::Recording(audio), ChannelOptions::default(), false, &Expect::default()).unwrap();
     assert_eq!(out.summary.outcome, Some("cancelled"));
@@ -106,8 +106,15 @@ fn bad_scripts_and_contexts_are_clear_errors() {
     let err = CallerScript::load(&dir.join("a.toml")).unwrap_err().to_string();
     assert!(err.contains("a.toml"), "{err}");
     std::fs::write(dir.join("ctx.json"), "{not json").unwrap();
-    let err = sim::load_dialogue("cod", &dir.join("ctx.json")).err().unwrap().to_string();
+    let err = sim::load_dialogue(&models_dir(), &sim::prompts_dir(), "cod", &dir.join("ctx.json")).err().unwrap().to_string();
     assert!(err.contains("ctx.json"), "{err}");
-    assert!(sim::load_dialogue("no_such_flow", &fixtures().join("calls/ctx_cod.json")).is_err());
+    assert!(sim::load_dialogue(&models_dir(), &sim::prompts_dir(), "no_such_flow", &fixtures().join("calls/ctx_cod.json")).is_err());
+    // The refund flow needs `return.*`, which the COD context lacks: named, not a panic.
+    let err = sim::load_dialogue(&models_dir(), &sim::prompts_dir(), "refund_status", &fixtures().join("calls/ctx_cod.json")).err().unwrap().to_string();
+    assert!(err.contains("return.refund_amount"), "{err}");
     std::fs::remove_dir_all(dir).ok();
+}
+
+fn models_dir() -> voxline::models::ModelDir {
+    voxline::models::ModelDir::from_env()
 }

@@ -1,0 +1,444 @@
+//! Flows as data (`prompts/flows/*.toml`): states with prompts, the intents each
+//! accepts, slot capture, DTMF alternatives, handoff triggers and typed outcomes.
+//! Validated at load; errors name the file, the line and the field.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::intent::{Intent, IntentClassifier};
+use super::slots::{resolve_date, resolve_time_window};
+use super::template::{references, render};
+use super::{BotTurn, CallEnd, Dialogue, DialogueError, IntentResult, Outcome};
+
+/// What happens on an intent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub say: Option<String>,
+    pub next: Option<String>,
+    pub end: Option<Outcome>,
+    pub handoff: Option<String>,
+    /// Slots to set, e.g. `{ address_confirmed = "yes" }`.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// A slot (`date`, `time_window`, `callback_time`) this step needs; asked for if the words lack it.
+    pub needs: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSpec {
+    pub say: String,
+    #[serde(default)]
+    pub dtmf: BTreeMap<String, String>,
+    #[serde(default)]
+    pub on: BTreeMap<String, Step>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartBy {
+    pub field: String,
+    pub states: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSpec {
+    pub id: String,
+    pub start: String,
+    /// Opening words; must disclose the automated assistant. The start state's prompt follows.
+    pub greeting: String,
+    pub asr_prompt: Option<String>,
+    /// Pick the start state from a context field (e.g. the win-back segment); `start` otherwise.
+    pub start_by: Option<StartBy>,
+    /// Handlers for every state (a state's own `on` wins).
+    #[serde(default)]
+    pub on: BTreeMap<String, Step>,
+    pub states: BTreeMap<String, StateSpec>,
+}
+
+const CONTEXT_ROOTS: [&str; 7] = ["customer", "order", "return", "delivery", "winback", "call", "slots"];
+const SLOTS: [&str; 3] = ["date", "time_window", "callback_time"];
+
+/// Handlers every flow has unless it overrides them.
+fn global_step(intent: Intent) -> Option<Step> {
+    let end = |say: &str, outcome| Step { say: Some(say.into()), end: Some(outcome), ..Default::default() };
+    Some(match intent {
+        Intent::StopCalling => end("Understood. We will not call you again. Goodbye.", Outcome::OptedOut),
+        Intent::WrongNumber => end("Sorry for the trouble. Goodbye.", Outcome::WrongNumber),
+        Intent::AskHuman => Step { say: Some("Let me connect you to a member of our team.".into()), end: Some(Outcome::Handoff), handoff: Some("ask_human".into()), ..Default::default() },
+        Intent::CallbackLater => Step {
+            say: Some("Sure, we will call you back later. Goodbye.".into()),
+            end: Some(Outcome::CallbackRequested),
+            ..Default::default()
+        },
+        _ => return None,
+    })
+}
+
+/// 1-based line of `needle`; `"section\0key"` finds `key` at or after the line holding `section`.
+fn line_of(text: &str, needle: &str) -> usize {
+    let (section, key) = needle.split_once('\0').unwrap_or(("", needle));
+    let from = if section.is_empty() { 0 } else { text.lines().position(|l| l.contains(section)).unwrap_or(0) };
+    text.lines().enumerate().skip(from).find(|(_, l)| l.contains(key)).map_or(from + 1, |(i, _)| i + 1)
+}
+
+impl FlowSpec {
+    pub fn load(path: &Path) -> Result<Self, DialogueError> {
+        let text = std::fs::read_to_string(path).map_err(|source| DialogueError::Io { path: path.into(), source })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self, DialogueError> {
+        let spec: FlowSpec = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
+            DialogueError::Invalid { path: path.into(), reason: format!("line {line}: {}", e.message()) }
+        })?;
+        let bad = |needle: &str, field: String, reason: String| DialogueError::Invalid { path: path.into(), reason: format!("line {}: {field}: {reason}", line_of(text, needle)) };
+        if !spec.states.contains_key(&spec.start) {
+            return Err(bad("start", "start".into(), format!("no state {:?}", spec.start)));
+        }
+        if let Some(by) = &spec.start_by {
+            for (value, state) in &by.states {
+                if !spec.states.contains_key(state) {
+                    return Err(bad("start_by", format!("start_by.states.{value}"), format!("no state {state:?}")));
+                }
+            }
+        }
+        let disclosure = spec.greeting.to_lowercase();
+        if !(disclosure.contains("automated") || disclosure.contains("virtual assistant") || disclosure.contains(" ai ")) {
+            return Err(bad("greeting", "greeting".into(), "must disclose that the caller is talking to an automated assistant".into()));
+        }
+        let check_template = |t: &str, field: String, needle: &str| -> Result<(), DialogueError> {
+            for r in references(t).map_err(|e| bad(needle, field.clone(), e))? {
+                let root = r.path.split('.').next().unwrap_or_default();
+                if !CONTEXT_ROOTS.contains(&root) {
+                    return Err(bad(needle, field.clone(), format!("{{{}}} is not in the call context ({})", r.path, CONTEXT_ROOTS.join(", "))));
+                }
+            }
+            Ok(())
+        };
+        check_template(&spec.greeting, "greeting".into(), "greeting")?;
+        let check_step = |step: &Step, field: String, needle: &str| -> Result<(), DialogueError> {
+            if let Some(say) = &step.say {
+                check_template(say, format!("{field}.say"), needle)?;
+            }
+            if let Some(next) = &step.next {
+                if !spec.states.contains_key(next) {
+                    return Err(bad(needle, format!("{field}.next"), format!("no state {next:?}")));
+                }
+            }
+            if step.next.is_none() && step.end.is_none() && step.say.is_none() {
+                return Err(bad(needle, field, "a step needs `next`, `end` or `say`".into()));
+            }
+            if step.handoff.is_some() && step.end != Some(Outcome::Handoff) {
+                return Err(bad(needle, format!("{field}.end"), "a handoff step must end with outcome \"handoff\"".into()));
+            }
+            if let Some(slot) = &step.needs {
+                if !SLOTS.contains(&slot.as_str()) {
+                    return Err(bad(needle, format!("{field}.needs"), format!("unknown slot {slot:?} (known: {})", SLOTS.join(", "))));
+                }
+            }
+            Ok(())
+        };
+        for (intent, step) in &spec.on {
+            Intent::from_name(intent).ok_or_else(|| bad(&format!("{intent} ="), format!("on.{intent}"), "unknown intent".into()))?;
+            check_step(step, format!("on.{intent}"), &format!("{intent} ="))?;
+        }
+        for (name, state) in &spec.states {
+            let header = format!("[states.{name}");
+            check_template(&state.say, format!("states.{name}.say"), &header)?;
+            for (intent, step) in &state.on {
+                let at = format!("{header}\0{intent} =");
+                Intent::from_name(intent).ok_or_else(|| bad(&at, format!("states.{name}.on.{intent}"), "unknown intent".into()))?;
+                check_step(step, format!("states.{name}.on.{intent}"), &at)?;
+            }
+            for (digit, intent) in &state.dtmf {
+                if !matches!(digit.as_str(), "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "*" | "#") {
+                    return Err(bad(&header, format!("states.{name}.dtmf"), format!("{digit:?} is not a key")));
+                }
+                Intent::from_name(intent).ok_or_else(|| bad(&header, format!("states.{name}.dtmf.{digit}"), format!("unknown intent {intent:?}")))?;
+            }
+        }
+        Ok(spec)
+    }
+
+    /// Every context field the flow's templates read (for validating a call context).
+    pub fn context_fields(&self) -> Vec<String> {
+        let mut templates: Vec<&str> = vec![&self.greeting];
+        let steps = self.on.values().chain(self.states.values().flat_map(|s| s.on.values()));
+        templates.extend(self.states.values().map(|s| s.say.as_str()));
+        templates.extend(steps.filter_map(|s| s.say.as_deref()));
+        let mut fields: Vec<String> = self.start_by.iter().map(|b| b.field.clone()).collect();
+        fields.extend(templates.iter().flat_map(|t| references(t).unwrap_or_default()).map(|r| r.path).filter(|p| !p.starts_with("slots.")));
+        fields.sort();
+        fields.dedup();
+        fields
+    }
+
+    /// Prompt text with no placeholders (pre-rendered once).
+    pub fn static_texts(&self) -> Vec<String> {
+        let steps = self.on.values().chain(self.states.values().flat_map(|s| s.on.values()));
+        let mut out: Vec<String> = self.states.values().map(|s| s.say.clone()).chain(steps.filter_map(|s| s.say.clone())).filter(|t| !t.contains('{')).collect();
+        out.extend(["Sorry, I didn't catch that.".to_string(), "Are you still there?".to_string()]);
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// Loads every `*.toml` flow in `dir`.
+pub fn load_flows(dir: &Path) -> Result<BTreeMap<String, (PathBuf, Arc<FlowSpec>)>, DialogueError> {
+    let mut out = BTreeMap::new();
+    let entries = std::fs::read_dir(dir).map_err(|source| DialogueError::Io { path: dir.into(), source })?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    paths.sort();
+    for path in paths {
+        let spec = FlowSpec::load(&path)?;
+        if let Some((other, _)) = out.get(&spec.id) {
+            return Err(DialogueError::Invalid { path: path.clone(), reason: format!("flow id {:?} is also used by {}", spec.id, PathBuf::from(other).display()) });
+        }
+        out.insert(spec.id.clone(), (path, Arc::new(spec)));
+    }
+    Ok(out)
+}
+
+/// One call's run through a flow.
+pub struct FlowDialogue {
+    spec: Arc<FlowSpec>,
+    ctx: Value,
+    classifier: Arc<Mutex<IntentClassifier>>,
+    today: NaiveDate,
+    state: String,
+    slots: BTreeMap<String, String>,
+    /// A step waiting for a slot the caller has not given yet.
+    waiting: Option<Step>,
+    no_match: u32,
+    no_input: u32,
+}
+
+impl FlowDialogue {
+    /// Checks that the context has every field the flow reads.
+    pub fn new(spec: Arc<FlowSpec>, ctx: Value, classifier: Arc<Mutex<IntentClassifier>>) -> Result<Self, String> {
+        let missing: Vec<String> = spec.context_fields().into_iter().filter(|f| super::template::lookup(&ctx, f).is_none_or(Value::is_null)).collect();
+        if !missing.is_empty() {
+            return Err(format!("the call context lacks {} (needed by flow {:?})", missing.join(", "), spec.id));
+        }
+        let today = ctx
+            .pointer("/call/now")
+            .and_then(Value::as_str)
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.date_naive())
+            .ok_or("the call context lacks call.now (an RFC 3339 time with the customer's offset)")?;
+        let state = spec
+            .start_by
+            .as_ref()
+            .and_then(|by| super::template::lookup(&ctx, &by.field).and_then(Value::as_str).and_then(|v| by.states.get(v)))
+            .unwrap_or(&spec.start)
+            .clone();
+        Ok(FlowDialogue { spec, ctx, classifier, today, state, slots: BTreeMap::new(), waiting: None, no_match: 0, no_input: 0 })
+    }
+
+    fn say(&self, template: &str) -> String {
+        render(template, &self.ctx, &self.slots).unwrap_or_else(|e| {
+            tracing::warn!(flow = %self.spec.id, error = %e, "prompt could not be rendered");
+            "Sorry, something went wrong on our side.".into()
+        })
+    }
+
+    fn state_say(&self) -> String {
+        self.say(&self.spec.states[&self.state].say)
+    }
+
+    fn capture(&mut self, text: &str, intent: Intent) {
+        if let Some(d) = resolve_date(text, self.today) {
+            let key = if intent == Intent::CallbackLater { "callback_time" } else { "date" };
+            self.slots.insert(key.into(), d.to_string());
+        }
+        if let Some((a, b)) = resolve_time_window(text) {
+            self.slots.insert("time_window".into(), format!("{a}-{b}"));
+        }
+    }
+
+    fn take(&mut self, step: Step, intent: Option<IntentResult>) -> BotTurn {
+        if let Some(slot) = &step.needs {
+            if !self.slots.contains_key(slot) {
+                let ask = match slot.as_str() {
+                    "time_window" => "What time of day suits you, morning, afternoon or evening?",
+                    _ => "Which day works for you?",
+                };
+                self.waiting = Some(step);
+                return BotTurn { say: ask.into(), intent, end: None };
+            }
+        }
+        self.waiting = None;
+        self.no_match = 0;
+        self.slots.extend(step.set.clone());
+        let mut say = step.say.as_deref().map(|t| self.say(t)).unwrap_or_default();
+        if let Some(next) = &step.next {
+            self.state = next.clone();
+            let next_say = self.state_say();
+            say = if say.is_empty() { next_say } else { format!("{say} {next_say}") };
+        }
+        let end = step.end.map(|outcome| CallEnd { outcome, handoff: step.handoff.clone() });
+        if end.is_some() {
+            self.state = "done".into();
+        }
+        BotTurn { say, intent, end }
+    }
+
+    fn respond_to(&mut self, intent: Intent, confidence: f32, text: &str) -> BotTurn {
+        self.capture(text, intent);
+        let result = Some(IntentResult { name: intent.name().into(), confidence, slots: self.slots.clone() });
+        if intent == Intent::Repeat {
+            return BotTurn { say: self.state_say(), intent: result, end: None };
+        }
+        // A step waiting for a slot takes any answer that supplies it.
+        if let Some(step) = self.waiting.clone() {
+            if step.needs.as_ref().is_some_and(|s| self.slots.contains_key(s)) {
+                return self.take(step, result);
+            }
+        }
+        let state = self.spec.states.get(&self.state);
+        let step = state.and_then(|s| s.on.get(intent.name())).or_else(|| self.spec.on.get(intent.name())).cloned().or_else(|| global_step(intent));
+        match step {
+            Some(step) => self.take(step, result),
+            None => {
+                self.no_match += 1;
+                if self.no_match > 2 {
+                    let step = Step { say: Some("Let me connect you to a member of our team.".into()), end: Some(Outcome::Handoff), handoff: Some("no_match".into()), ..Default::default() };
+                    return self.take(step, result);
+                }
+                BotTurn { say: format!("Sorry, I didn't catch that. {}", self.state_say()), intent: result, end: None }
+            }
+        }
+    }
+}
+
+impl Dialogue for FlowDialogue {
+    fn flow(&self) -> &str {
+        &self.spec.id
+    }
+
+    fn state(&self) -> &str {
+        &self.state
+    }
+
+    fn slots(&self) -> BTreeMap<String, String> {
+        self.slots.clone()
+    }
+
+    fn greet(&mut self) -> BotTurn {
+        BotTurn { say: format!("{} {}", self.say(&self.spec.greeting), self.state_say()), intent: None, end: None }
+    }
+
+    fn on_text(&mut self, text: &str) -> BotTurn {
+        let scored = match self.classifier.lock() {
+            Ok(mut c) => c.classify(text),
+            Err(_) => return BotTurn { say: "Let me connect you to a member of our team.".into(), intent: None, end: Some(CallEnd { outcome: Outcome::Handoff, handoff: Some("classifier_failed".into()) }) },
+        };
+        match scored {
+            Ok(s) => self.respond_to(s.intent, s.confidence, text),
+            Err(e) => {
+                tracing::warn!(error = %e, "intent classification failed");
+                self.respond_to(Intent::Unknown, 0.0, text)
+            }
+        }
+    }
+
+    fn on_dtmf(&mut self, digit: char) -> BotTurn {
+        let mapped = self.spec.states.get(&self.state).and_then(|s| s.dtmf.get(&digit.to_string())).and_then(|i| Intent::from_name(i));
+        match mapped {
+            Some(intent) => self.respond_to(intent, 1.0, ""),
+            None => self.respond_to(Intent::Unknown, 0.0, ""),
+        }
+    }
+
+    fn on_no_input(&mut self) -> BotTurn {
+        self.no_input += 1;
+        if self.no_input > 2 {
+            return self.take(Step { say: Some("We will try again later. Goodbye.".into()), end: Some(Outcome::NoResponse), ..Default::default() }, None);
+        }
+        BotTurn { say: format!("Are you still there? {}", self.state_say()), intent: None, end: None }
+    }
+
+    fn asr_prompt(&self) -> Option<String> {
+        self.spec.asr_prompt.clone()
+    }
+
+    /// Everything the bot can say that does not depend on the caller's answers, rendered
+    /// with this call's context: prepared while the phone rings, so replies start at once.
+    fn static_prompts(&self) -> Vec<String> {
+        let none = BTreeMap::new();
+        let rendered = |t: &str| render(t, &self.ctx, &none).ok();
+        let mut out = self.spec.static_texts();
+        if let (Some(g), Some(s)) = (rendered(&self.spec.greeting), rendered(&self.spec.states[&self.state].say)) {
+            out.push(format!("{g} {s}"));
+        }
+        out.extend(self.spec.states.values().filter_map(|s| rendered(&s.say)));
+        let steps = self.spec.on.values().chain(self.spec.states.values().flat_map(|s| s.on.values()));
+        for step in steps {
+            let say = step.say.as_deref().map(rendered);
+            let next = step.next.as_ref().map(|n| rendered(&self.spec.states[n].say));
+            match (say, next) {
+                (Some(Some(a)), Some(Some(b))) => out.push(format!("{a} {b}")),
+                (Some(Some(a)), None) => out.push(a),
+                (None, Some(Some(b))) => out.push(b),
+                _ => {}
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "t"
+start = "a"
+greeting = "Hello {customer.name}, this is an automated assistant."
+[states.a]
+say = "Shall I confirm?"
+[states.a.on]
+affirm = { say = "Done.", end = "confirmed" }
+deny = { next = "b" }
+[states.b]
+say = "Okay."
+"#;
+
+    #[test]
+    fn malformed_flows_name_the_line_and_field() {
+        let p = Path::new("prompts/flows/t.toml");
+        assert!(FlowSpec::parse(GOOD, p).is_ok());
+        let e = FlowSpec::parse(&GOOD.replace("next = \"b\"", "next = \"nowhere\""), p).unwrap_err().to_string();
+        assert!(e.contains("t.toml") && e.contains("line 9") && e.contains("states.a.on.deny.next"), "{e}");
+        let e = FlowSpec::parse(&GOOD.replace("deny =", "shrug ="), p).unwrap_err().to_string();
+        assert!(e.contains("states.a.on.shrug") && e.contains("unknown intent"), "{e}");
+        let e = FlowSpec::parse(&GOOD.replace("end = \"confirmed\"", "end = \"great\""), p).unwrap_err().to_string();
+        assert!(e.contains("line 8"), "{e}");
+        let e = FlowSpec::parse(&GOOD.replace("this is an automated assistant", "this is Maya"), p).unwrap_err().to_string();
+        assert!(e.contains("greeting") && e.contains("automated"), "{e}");
+        let e = FlowSpec::parse(&GOOD.replace("Shall I confirm?", "Pay {order.amount|shout}"), p).unwrap_err().to_string();
+        assert!(e.contains("states.a.say") && e.contains("unknown filter"), "{e}");
+    }
+
+    #[test]
+    fn every_shipped_flow_is_valid_and_contexts_are_checked() {
+        let flows = load_flows(&Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts/flows")).unwrap();
+        for id in ["cod", "return_pickup", "refund_status", "delivery_retry", "winback"] {
+            assert!(flows.contains_key(id), "{id}");
+        }
+        let spec = flows["cod"].1.clone();
+        assert!(spec.context_fields().contains(&"order.amount".to_string()));
+    }
+}
