@@ -93,7 +93,7 @@ const DENY: &[&str] = &["no", "nope", "nah", "nahi", "nai", "na", "not", "never"
 /// "Stop", "wait", "hold on": the caller wants a moment, not an opt-out.
 const HOLD: &[&str] = &["stop", "wait", "hold", "on", "a", "minute", "second", "one", "ruko", "just"];
 const YES_WORDS: &[&str] = &["yes", "yeah", "yep", "haan", "sure", "okay", "ok", "correct", "right"];
-const NEGATIONS: &[&str] = &["no", "not", "don't", "dont", "didn't", "didnt", "won't", "wont", "can't", "cant", "never", "nahi", "nai", "nahin", "mat", "isn't", "isnt", "wasn't", "nope"];
+const NEGATIONS: &[&str] = &["no", "not", "don't", "dont", "didn't", "didnt", "won't", "wont", "can't", "cant", "never", "nahi", "nai", "nahin", "mat", "isn't", "isnt", "wasn't", "nope", "nobody", "none", "noone"];
 
 /// Fixed phrases that decide an intent on their own, checked in order.
 const PHRASES: &[(Intent, &[&str])] = &[
@@ -268,7 +268,7 @@ impl IntentClassifier {
         // Polarity: "I will be available tomorrow" sits close to "I won't be available";
         // without a negation or a word of absence it is a yes.
         const ABSENT: [&str; 10] = ["away", "out", "travelling", "traveling", "busy", "office", "work", "village", "function", "wedding"];
-        if best.is_some_and(|s| s.intent == Intent::NotAvailable) && !negated && !content.iter().any(|w| ABSENT.contains(w)) {
+        if best.is_some_and(|s| s.intent == Intent::NotAvailable && s.confidence >= self.threshold) && !negated && !content.iter().any(|w| ABSENT.contains(w)) {
             return Ok(Scored { intent: Intent::Affirm, confidence: 0.7 });
         }
         Ok(match best {
