@@ -15,16 +15,11 @@ use voxline::engines::{AsrOptions, AsrPool, Embedder, MiniLm, SileroModel, TtsSe
 use voxline::models::ModelDir;
 
 fn rss_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |key: &str| {
-        status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
-    };
-    (field("VmRSS:").round(), field("VmHWM:").round())
+    ((support::status_kib("VmRSS") / 1024.0).round(), (support::status_kib("VmHWM") / 1024.0).round())
 }
 
 fn rss_kib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    support::status_kib("VmRSS")
 }
 
 fn main() {

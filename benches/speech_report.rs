@@ -29,11 +29,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// (VmRSS, VmHWM) in MiB.
 fn memory_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |key: &str| {
-        status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (support::status_kib("VmRSS") / 1024.0, support::status_kib("VmHWM") / 1024.0)
 }
 
 fn labels() -> Vec<(String, String)> {

@@ -40,3 +40,14 @@ fn fit(samples: &[f32], len: usize) -> Vec<f32> {
 
 pub const TEN_WORDS: &str = "Your order of running shoes will arrive on Friday morning.";
 pub const DOMAIN_PROMPT: &str = "Order, COD, cash on delivery, pickup, refund, address, delivery, cancel, reschedule, return.";
+
+/// A `/proc/self/status` field in KiB (`VmRSS`, `VmHWM`), 0 where unavailable.
+pub fn status_kib(key: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(&format!("{key}:")))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
