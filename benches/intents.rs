@@ -20,23 +20,40 @@ fn main() {
     let per_utterance_ms = start.elapsed().as_secs_f64() * 1000.0 / rows.len() as f64;
     let heldout = read_tsv(&root.join("tests/data/intents_heldout.tsv")).unwrap();
     let h = intent_report(&mut c, &heldout).unwrap();
+    let dev = intent_report(&mut c, &read_tsv(&root.join("tests/data/intents_dev.tsv")).unwrap()).unwrap();
+    let test = intent_report(&mut c, &read_tsv(&root.join("tests/data/intents_test.tsv")).unwrap()).unwrap();
     let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
-    let dates = read_tsv(&root.join("tests/data/dates.tsv")).unwrap();
-    let right = dates.iter().filter(|(t, want)| resolve_date(t, today).map(|d| d.to_string()).as_deref() == Some(want.as_str())).count();
+    let date_accuracy = |file: &str| {
+        let rows = read_tsv(&root.join(file)).unwrap();
+        let right = rows.iter().filter(|(t, want)| resolve_date(t, today).map(|d| d.to_string()).as_deref() == Some(want.as_str())).count();
+        (rows.len(), (right as f64 / rows.len() as f64 * 1000.0).round() / 1000.0)
+    };
+    let (date_cases, date_acc) = date_accuracy("tests/data/dates.tsv");
+    let (date_heldout_cases, date_heldout_acc) = date_accuracy("tests/data/dates_heldout.tsv");
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
     println!(
         "{}",
         json!({
             "utterances": r.utterances,
             "intent_accuracy": (r.accuracy * 1000.0).round() / 1000.0,
             "affirm_deny_confusion": (r.affirm_deny_confusion * 1000.0).round() / 1000.0,
-            "date_cases": dates.len(),
-            "date_accuracy": (right as f64 / dates.len() as f64 * 1000.0).round() / 1000.0,
+            "date_cases": date_cases,
+            "date_accuracy": date_acc,
+            "date_heldout_cases": date_heldout_cases,
+            "date_heldout_accuracy": date_heldout_acc,
             "ms_per_utterance": (per_utterance_ms * 100.0).round() / 100.0,
             "errors": r.errors,
             "heldout_utterances": h.utterances,
             "heldout_accuracy": (h.accuracy * 1000.0).round() / 1000.0,
             "heldout_affirm_deny_confusion": (h.affirm_deny_confusion * 1000.0).round() / 1000.0,
             "heldout_errors": h.errors,
+            "dev_utterances": dev.utterances,
+            "dev_accuracy": round(dev.accuracy),
+            "dev_affirm_deny_confusion": round(dev.affirm_deny_confusion),
+            "dev_errors": dev.errors,
+            "test_utterances": test.utterances,
+            "test_accuracy": round(test.accuracy),
+            "test_affirm_deny_confusion": round(test.affirm_deny_confusion),
         })
     );
 }

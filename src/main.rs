@@ -64,6 +64,10 @@ enum Command {
         /// Exit non-zero when the script's expectations fail.
         #[arg(long)]
         check: bool,
+        /// Charge engine work at fixed costs (ASR_MS:TTS_SENTENCE_MS, e.g. 350:150) instead of
+        /// the measured ones: the outcome then does not depend on machine load (what CI uses).
+        #[arg(long, value_parser = parse_costs)]
+        fixed_costs: Option<(u64, u64)>,
     },
     /// Classify a caller utterance: prints {"intent","confidence","slots"}.
     Intent {
@@ -75,6 +79,10 @@ enum Command {
         /// The call's local date for resolving relative dates (default: today, UTC).
         #[arg(long)]
         today: Option<chrono::NaiveDate>,
+        /// The call's local time (RFC 3339 with the customer's offset) for callback times;
+        /// its date is the default for --today.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
     /// Flow files in prompts/flows.
     Flows {
@@ -152,6 +160,11 @@ fn stem(path: &std::path::Path) -> String {
 enum FlowsAction {
     /// Validate every flow and the intent examples; errors name file, line and field.
     Check,
+}
+
+fn parse_costs(s: &str) -> Result<(u64, u64), String> {
+    let (a, t) = s.split_once(':').ok_or("expected ASR_MS:TTS_SENTENCE_MS, e.g. 350:150")?;
+    Ok((a.trim().parse().map_err(|e| format!("ASR_MS: {e}"))?, t.trim().parse().map_err(|e| format!("TTS_SENTENCE_MS: {e}"))?))
 }
 
 fn chat(dir: &ModelDir, prompts: &std::path::Path, flow: &str, context: &std::path::Path) -> Result<()> {
@@ -247,10 +260,13 @@ fn main() -> Result<()> {
             sim::write_outputs(&out, &stem(&recording), &result)?;
             println!("{}", serde_json::to_string(&result.summary)?);
         }
-        Command::Simulate { script, out, line, check } => {
+        Command::Simulate { script, out, line, check, fixed_costs } => {
             let caller = CallerScript::load(&script)?;
             let dialogue = sim::load_dialogue(&dir, &prompts, &caller.flow, &caller.context)?;
             let mut engines = SimEngines::load(&dir, 8000)?;
+            if let Some((asr_ms, tts_sentence_ms)) = fixed_costs {
+                engines.cost = sim::CostModel::Fixed { asr_ms, tts_sentence_ms };
+            }
             let turns = sim::load_turns(&caller, engines.rate())?;
             let result = sim::run_call(&mut engines, dialogue, turns, line.channel(), line.realtime, &caller.expect)?;
             sim::write_outputs(&out, &stem(&script), &result)?;
@@ -262,12 +278,13 @@ fn main() -> Result<()> {
         Command::Flows { action: FlowsAction::Check } => {
             let flows = voxline::dialogue::load_flows(&prompts.join("flows"))?;
             voxline::dialogue::intent::load_examples(&prompts.join("intents.toml"))?;
+            voxline::dialogue::intent::Lexicon::load(&prompts.join("lexicon.toml"))?;
             for (id, (path, spec)) in &flows {
                 println!("ok {id:16} {} states  {}", spec.states.len(), path.display());
             }
         }
         Command::Chat { flow, context } => chat(&dir, &prompts, &flow, &context)?,
-        Command::Intent { text, flow, state, today } => {
+        Command::Intent { text, flow, state, today, now } => {
             let flows = voxline::dialogue::load_flows(&prompts.join("flows"))?;
             if !flows.contains_key(&flow) {
                 bail!("unknown flow {flow:?} (flows: {})", flows.keys().cloned().collect::<Vec<_>>().join(", "));
@@ -275,8 +292,15 @@ fn main() -> Result<()> {
             let classifier = sim::shared_classifier(&dir, &prompts)?;
             let mut classifier = classifier.lock().map_err(|_| anyhow::anyhow!("classifier lock poisoned"))?;
             let scored = classifier.classify(&text)?;
-            let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let now = now.unwrap_or_else(|| chrono::Utc::now().fixed_offset());
+            let today = today.unwrap_or(now.date_naive());
             let mut slots = serde_json::Map::new();
+            if scored.intent == voxline::dialogue::Intent::CallbackLater {
+                slots.insert("callback_time".into(), voxline::dialogue::slots::callback_slot(&text, now).into());
+            }
+            if let Some(address) = voxline::dialogue::slots::spoken_address(&text) {
+                slots.insert("address".into(), address.into());
+            }
             if let Some(date) = voxline::dialogue::slots::resolve_date(&text, today) {
                 slots.insert("date".into(), date.to_string().into());
             }

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::intent::{Intent, IntentClassifier};
-use super::slots::{resolve_date, resolve_time_window};
+use super::slots::{callback_slot, is_new_address, resolve_callback_time, resolve_date, resolve_time_window, spoken_address};
 use super::template::{references, render};
 use super::{BotTurn, CallEnd, Dialogue, DialogueError, IntentResult, Outcome};
 
@@ -34,6 +34,9 @@ pub struct Step {
 #[serde(deny_unknown_fields)]
 pub struct StateSpec {
     pub say: String,
+    /// A yes/no slot this question fills: `affirm` sets it to "yes"; `deny` and
+    /// `change_address` to "no" (e.g. `confirms = "address_confirmed"`).
+    pub confirms: Option<String>,
     #[serde(default)]
     pub dtmf: BTreeMap<String, String>,
     #[serde(default)]
@@ -74,7 +77,7 @@ fn global_step(intent: Intent) -> Option<Step> {
         Intent::WrongNumber => end("Sorry for the trouble. Goodbye.", Outcome::WrongNumber),
         Intent::AskHuman => Step { say: Some("Let me connect you to a member of our team.".into()), end: Some(Outcome::Handoff), handoff: Some("ask_human".into()), ..Default::default() },
         Intent::CallbackLater => Step {
-            say: Some("Sure, we will call you back later. Goodbye.".into()),
+            say: Some("Sure, we will call you back {slots.callback_time|when}. Goodbye.".into()),
             end: Some(Outcome::CallbackRequested),
             ..Default::default()
         },
@@ -214,7 +217,8 @@ pub struct FlowDialogue {
     spec: Arc<FlowSpec>,
     ctx: Value,
     classifier: Arc<Mutex<IntentClassifier>>,
-    today: NaiveDate,
+    /// The call's start in the customer's local time (`call.now`).
+    now: DateTime<FixedOffset>,
     state: String,
     slots: BTreeMap<String, String>,
     /// A step waiting for a slot the caller has not given yet.
@@ -230,11 +234,10 @@ impl FlowDialogue {
         if !missing.is_empty() {
             return Err(format!("the call context lacks {} (needed by flow {:?})", missing.join(", "), spec.id));
         }
-        let today = ctx
+        let now = ctx
             .pointer("/call/now")
             .and_then(Value::as_str)
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.date_naive())
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
             .ok_or("the call context lacks call.now (an RFC 3339 time with the customer's offset)")?;
         let state = spec
             .start_by
@@ -242,7 +245,7 @@ impl FlowDialogue {
             .and_then(|by| super::template::lookup(&ctx, &by.field).and_then(Value::as_str).and_then(|v| by.states.get(v)))
             .unwrap_or(&spec.start)
             .clone();
-        Ok(FlowDialogue { spec, ctx, classifier, today, state, slots: BTreeMap::new(), waiting: None, no_match: 0, no_input: 0 })
+        Ok(FlowDialogue { spec, ctx, classifier, now, state, slots: BTreeMap::new(), waiting: None, no_match: 0, no_input: 0 })
     }
 
     fn say(&self, template: &str) -> String {
@@ -257,13 +260,37 @@ impl FlowDialogue {
     }
 
     fn capture(&mut self, text: &str, intent: Intent) {
-        if let Some(d) = resolve_date(text, self.today) {
-            let key = if intent == Intent::CallbackLater { "callback_time" } else { "date" };
-            self.slots.insert(key.into(), d.to_string());
+        let local = self.now.naive_local();
+        let wants_callback_time = self.waiting.as_ref().and_then(|s| s.needs.as_deref()) == Some("callback_time");
+        if intent == Intent::CallbackLater || (wants_callback_time && resolve_callback_time(text, local).is_some()) {
+            self.slots.insert("callback_time".into(), callback_slot(text, self.now));
+            return;
+        }
+        if let Some(d) = resolve_date(text, local.date()) {
+            self.slots.insert("date".into(), d.to_string());
         }
         if let Some((a, b)) = resolve_time_window(text) {
             self.slots.insert("time_window".into(), format!("{a}-{b}"));
         }
+        if let Some(slot) = self.spec.states.get(&self.state).and_then(|s| s.confirms.clone()) {
+            match intent {
+                Intent::Affirm => drop(self.slots.insert(slot, "yes".into())),
+                Intent::Deny | Intent::ChangeAddress => drop(self.slots.insert(slot, "no".into())),
+                _ => {}
+            }
+        }
+    }
+
+    /// A spoken address that is not the one on file is a change of address, whatever
+    /// else the words sound like ("it's 45 Brigade Road now").
+    fn new_address_in(&mut self, text: &str) -> bool {
+        let Some(address) = spoken_address(text) else { return false };
+        let known = super::template::lookup(&self.ctx, "order.address").and_then(Value::as_str).unwrap_or("");
+        if !is_new_address(&address, known) {
+            return false;
+        }
+        self.slots.insert("new_address".into(), address);
+        true
     }
 
     fn take(&mut self, step: Step, intent: Option<IntentResult>) -> BotTurn {
@@ -344,6 +371,7 @@ impl Dialogue for FlowDialogue {
             Err(_) => return BotTurn { say: "Let me connect you to a member of our team.".into(), intent: None, end: Some(CallEnd { outcome: Outcome::Handoff, handoff: Some("classifier_failed".into()) }) },
         };
         match scored {
+            Ok(_) if self.new_address_in(text) => self.respond_to(Intent::ChangeAddress, 0.9, text),
             Ok(s) => self.respond_to(s.intent, s.confidence, text),
             Err(e) => {
                 tracing::warn!(error = %e, "intent classification failed");

@@ -97,10 +97,10 @@ const NEGATIONS: &[&str] = &["no", "not", "don't", "dont", "didn't", "didnt", "w
 
 /// Fixed phrases that decide an intent on their own, checked in order.
 const PHRASES: &[(Intent, &[&str])] = &[
-    (Intent::StopCalling, &["stop calling", "don't call", "dont call", "do not call", "never call", "remove my number", "unsubscribe", "call mat", "take me off", "stop these calls", "not want these calls", "don't want these calls", "no more calls"]),
-    (Intent::WrongNumber, &["wrong number", "galat number", "wrong person", "no one by that name", "nobody by that name", "no such person", "not her number", "not his number"]),
+    (Intent::StopCalling, &["stop calling", "don't call", "dont call", "do not call", "never call", "remove my number", "unsubscribe", "call mat", "take me off", "stop these calls", "not want these calls", "don't want these calls", "no more calls", "phone mat", "call band", "calls band", "phone band", "number hata"]),
+    (Intent::WrongNumber, &["wrong number", "galat number", "wrong person", "no one by that name", "nobody by that name", "no such person", "not her number", "not his number", "don't know any", "dont know any", "nahi rehti", "nahi rehta", "doesn't live here", "does not live here"]),
     (Intent::AskHuman, &["real person", "human", "agent", "representative", "customer care", "insaan", "operator", "talk to someone", "speak to someone", "your manager", "a machine"]),
-    (Intent::Repeat, &["repeat", "say that again", "pardon", "didn't hear", "didnt hear", "couldn't hear", "come again", "phir se", "once more", "what did you say", "dobara"]),
+    (Intent::Repeat, &["repeat", "say that again", "pardon", "didn't hear", "didnt hear", "couldn't hear", "come again", "phir se", "once more", "what did you say", "dobara bol", "ek baar aur"]),
     (Intent::Dispute, &["never ordered", "didn't order", "didnt order", "did not order", "didn't place", "charged twice", "already paid", "order nahi kiya", "dispute"]),
     (Intent::Complaint, &["complain", "complaint", "kharab", "damaged", "broken", "torn", "rude", "unhappy", "poor quality", "used item", "nobody responded", "no one responded"]),
     (Intent::CancelOrder, &["cancel"]),
@@ -141,6 +141,10 @@ pub fn lexical(words: &[String]) -> Option<Scored> {
             return Some(Scored { intent: *intent, confidence: 0.95 });
         }
     }
+    // "Huh, what?", "sorry?", "kya?": the caller did not hear.
+    if content.len() <= 3 && content.iter().all(|w| ["what", "huh", "sorry", "eh", "kya", "pardon", "hello"].contains(w)) && content.iter().any(|w| *w != "hello") {
+        return Some(Scored { intent: Intent::Repeat, confidence: 0.9 });
+    }
     if content.len() <= 4 && content.iter().all(|w| HOLD.contains(w)) {
         return Some(Scored { intent: Intent::Unknown, confidence: 0.9 });
     }
@@ -180,24 +184,177 @@ pub fn load_examples(path: &Path) -> Result<Vec<(Intent, String)>, DialogueError
     Ok(out)
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LexiconFile {
+    #[serde(default)]
+    gloss: BTreeMap<String, String>,
+    #[serde(default)]
+    asr: BTreeMap<String, String>,
+    keywords: Keywords,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Keywords {
+    words: Vec<String>,
+}
+
+/// Real English words one edit from a keyword: never "corrected".
+const PROTECTED: &[&str] = &["older", "border", "orders", "strong", "honey", "money's", "person's", "agents", "numbers", "refunds", "persons", "packet"];
+
+/// Rewrites applied before classification (`prompts/lexicon.toml`): ASR misspellings of
+/// domain words, and Hinglish glossed to English for the English-only embedder.
+#[derive(Debug, Clone, Default)]
+pub struct Lexicon {
+    /// (words, replacement words), longest phrases first.
+    gloss: Vec<(Vec<String>, Vec<String>)>,
+    asr: BTreeMap<String, String>,
+    keywords: Vec<String>,
+}
+
+/// Optimal string alignment distance (edits, adjacent swaps count one).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+impl Lexicon {
+    pub fn load(path: &Path) -> Result<Self, DialogueError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DialogueError::Io { path: path.into(), source: e })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self, DialogueError> {
+        let invalid = |reason: String| DialogueError::Invalid { path: path.into(), reason };
+        let file: LexiconFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
+            invalid(format!("line {line}: {}", e.message()))
+        })?;
+        let check = |section: &str, key: &str| -> Result<Vec<String>, DialogueError> {
+            let words = normalize(key);
+            if words.is_empty() || words.join(" ") != key {
+                return Err(invalid(format!("[{section}] key {key:?} must be lower-case words (as normalised: {:?})", words.join(" "))));
+            }
+            Ok(words)
+        };
+        let mut gloss = Vec::new();
+        for (from, to) in &file.gloss {
+            gloss.push((check("gloss", from)?, to.split_whitespace().map(str::to_string).collect()));
+        }
+        gloss.sort_by(|a: &(Vec<String>, Vec<String>), b| b.0.len().cmp(&a.0.len()));
+        for key in file.asr.keys() {
+            check("asr", key)?;
+        }
+        if file.keywords.words.is_empty() {
+            return Err(invalid("[keywords] words is empty".into()));
+        }
+        Ok(Lexicon { gloss, asr: file.asr, keywords: file.keywords.words })
+    }
+
+    /// Too short or numeric to correct, or a word the lexicon or the rules know.
+    fn known(&self, w: &str) -> bool {
+        w.len() < 4 || w.chars().any(|c| c.is_ascii_digit()) || self.listed(w)
+    }
+
+    fn listed(&self, w: &str) -> bool {
+        self.keywords.iter().any(|k| k == w)
+            || PROTECTED.contains(&w)
+            || self.gloss.iter().any(|(from, _)| from.len() == 1 && from[0] == w)
+            || [FILLERS, AFFIRM, DENY, HOLD, NEGATIONS].iter().any(|list| list.contains(&w))
+    }
+
+    /// The keyword `w` misspells: one edit away, two for words of eight letters or more.
+    fn nearest(&self, w: &str) -> Option<&str> {
+        let allowed = if w.len() >= 8 { 2 } else { 1 };
+        self.keywords.iter().map(|k| (edit_distance(w, k), k)).filter(|(d, _)| (1..=allowed).contains(d)).min_by_key(|(d, _)| *d).map(|(_, k)| k.as_str())
+    }
+
+    /// ASR spellings back to the domain words meant: "cancil" and "can sel" -> "cancel".
+    pub fn correct(&self, words: &[String]) -> Vec<String> {
+        let mut out = Vec::with_capacity(words.len());
+        let mut i = 0;
+        while i < words.len() {
+            let w = words[i].as_str();
+            if let Some(r) = self.asr.get(w) {
+                out.extend(r.split_whitespace().map(str::to_string));
+            } else if let Some(k) = words.get(i + 1).and_then(|next| {
+                let is_keyword = |x: &str| self.keywords.iter().any(|k| k == x);
+                let joined = format!("{w}{next}");
+                (!is_keyword(w) && !is_keyword(next) && !self.listed(next) && joined.len() >= 5).then(|| self.nearest(&joined)).flatten()
+            }) {
+                out.push(k.to_string());
+                i += 1;
+            } else if self.known(w) {
+                out.push(w.to_string());
+            } else {
+                out.push(self.nearest(w).unwrap_or(w).to_string());
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// Hinglish words and phrases in English: "ghar pe koi nahi hoga" -> "nobody is at home will be".
+    pub fn gloss(&self, words: &[&str]) -> Vec<String> {
+        let mut out = Vec::with_capacity(words.len());
+        let mut i = 0;
+        'words: while i < words.len() {
+            for (from, to) in &self.gloss {
+                if words.len() - i >= from.len() && from.iter().zip(&words[i..]).all(|(a, b)| a == b) {
+                    out.extend(to.iter().cloned());
+                    i += from.len();
+                    continue 'words;
+                }
+            }
+            out.push(words[i].to_string());
+            i += 1;
+        }
+        out
+    }
+}
+
 pub struct IntentClassifier {
     embedder: Box<dyn Embedder>,
+    lexicon: Lexicon,
     examples: Vec<(Intent, Vec<f32>)>,
     /// Below this nearest-example score the answer is `unknown`.
     pub threshold: f32,
 }
 
 impl IntentClassifier {
-    pub fn new(mut embedder: Box<dyn Embedder>, examples: &[(Intent, String)]) -> Result<Self, EngineError> {
+    pub fn new(mut embedder: Box<dyn Embedder>, examples: &[(Intent, String)], lexicon: Lexicon) -> Result<Self, EngineError> {
         let examples = examples.iter().map(|(i, t)| Ok((*i, embedder.embed(t)?))).collect::<Result<Vec<_>, EngineError>>()?;
-        Ok(IntentClassifier { embedder, examples, threshold: 0.45 })
+        Ok(IntentClassifier { embedder, lexicon, examples, threshold: 0.45 })
     }
 
-    /// MiniLM from the models directory with the examples in `intents_toml`.
+    /// MiniLM from the models directory with the examples in `intents_toml` and the
+    /// lexicon in the `lexicon.toml` beside it.
     pub fn load(dir: &crate::models::ModelDir, intents_toml: &Path) -> Result<Self, DialogueError> {
         let examples = load_examples(intents_toml)?;
+        let lexicon = Lexicon::load(&intents_toml.with_file_name("lexicon.toml"))?;
         let embedder = crate::engines::MiniLm::load(dir)?;
-        Ok(Self::new(Box::new(embedder), &examples)?)
+        Ok(Self::new(Box::new(embedder), &examples, lexicon)?)
+    }
+
+    fn english(&self, words: &[&str]) -> String {
+        self.lexicon.gloss(words).join(" ")
     }
 
     /// Mean of the best three example scores per intent, best first.
@@ -220,7 +377,7 @@ impl IntentClassifier {
     }
 
     pub fn classify(&mut self, text: &str) -> Result<Scored, EngineError> {
-        let words = normalize(text);
+        let words = self.lexicon.correct(&normalize(text));
         if let Some(s) = lexical(&words) {
             return Ok(s);
         }
@@ -241,7 +398,8 @@ impl IntentClassifier {
             if content.len() <= 6 && content[1..].iter().any(|w| NEGATIONS.contains(w)) {
                 return Ok(Scored { intent: Intent::Deny, confidence: 0.85 });
             }
-            let best = self.ranked(&rest)?.into_iter().find(|s| s.intent != Intent::Affirm);
+            let english = self.english(&content[1..]);
+            let best = self.ranked(&english)?.into_iter().find(|s| s.intent != Intent::Affirm);
             return Ok(match best {
                 Some(s) if s.confidence >= self.threshold && s.intent != Intent::Deny => s,
                 _ => Scored { intent: Intent::Deny, confidence: 0.8 },
@@ -257,27 +415,49 @@ impl IntentClassifier {
             if content[1..].iter().any(|w| confirms.contains(w)) {
                 return Ok(Scored { intent: Intent::Affirm, confidence: 0.9 });
             }
-            let best = self.ranked(&rest)?.into_iter().next();
+            let english = self.english(&content[1..]);
+            let best = self.ranked(&english)?.into_iter().next().map(|s| present_not_absent(s, false, &content));
+            // "Yes, that's my address" is a confirmation, not a change.
+            const CHANGE: [&str; 9] = ["change", "new", "moved", "shifted", "different", "wrong", "update", "old", "instead"];
+            let restates_address = best.is_some_and(|s| s.intent == Intent::ChangeAddress) && !english.split_whitespace().any(|w| CHANGE.contains(&w));
             return Ok(match best {
+                Some(_) if restates_address => Scored { intent: Intent::Affirm, confidence: 0.8 },
                 Some(s) if s.confidence >= 0.6 => s,
                 _ => Scored { intent: Intent::Affirm, confidence: 0.85 },
             });
         }
-        let ranked = self.ranked(&content.join(" "))?;
+        let english = self.english(&content);
+        let negated = negated || english.split_whitespace().any(|w| NEGATIONS.contains(&w));
+        let ranked = self.ranked(&english)?;
         let best = if negated { ranked.iter().find(|s| s.intent != Intent::Affirm) } else { ranked.first() }.copied();
-        // Polarity: "I will be available tomorrow" sits close to "I won't be available";
-        // without a negation or a word of absence it is a yes.
-        const ABSENT: [&str; 10] = ["away", "out", "travelling", "traveling", "busy", "office", "work", "village", "function", "wedding"];
-        if best.is_some_and(|s| s.intent == Intent::NotAvailable && s.confidence >= self.threshold) && !negated && !content.iter().any(|w| ABSENT.contains(w)) {
-            return Ok(Scored { intent: Intent::Affirm, confidence: 0.7 });
-        }
+        let best = best.filter(|s| s.confidence >= self.threshold).map(|s| present_not_absent(s, negated, &content)).map(|s| question_not_request(s, text, &content));
         Ok(match best {
-            Some(s) if s.confidence >= self.threshold => s,
-            _ if negated => Scored { intent: Intent::Deny, confidence: 0.6 },
-            Some(s) => Scored { intent: Intent::Unknown, confidence: s.confidence },
-            None => Scored { intent: Intent::Unknown, confidence: 0.0 },
+            Some(s) => s,
+            None if negated => Scored { intent: Intent::Deny, confidence: 0.6 },
+            None => Scored { intent: Intent::Unknown, confidence: ranked.first().map_or(0.0, |s| s.confidence) },
         })
     }
+}
+
+/// "When is the pickup?" asks about the schedule; "can you come on Friday?" changes it.
+fn question_not_request(s: Scored, text: &str, content: &[&str]) -> Scored {
+    const QUESTION: [&str; 7] = ["what", "when", "which", "how", "where", "kab", "kitne"];
+    let any_day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date");
+    let names_a_time = super::slots::resolve_date(text, any_day).is_some() || super::slots::resolve_time_window(text).is_some();
+    if s.intent == Intent::Reschedule && QUESTION.contains(&content[0]) && !names_a_time {
+        return Scored { intent: Intent::AskDetails, confidence: s.confidence };
+    }
+    s
+}
+
+/// Polarity: "I will be available tomorrow" sits close to "I won't be available";
+/// without a negation or a word of absence it is a yes.
+fn present_not_absent(s: Scored, negated: bool, content: &[&str]) -> Scored {
+    const ABSENT: [&str; 12] = ["away", "out", "travelling", "traveling", "busy", "office", "work", "village", "function", "wedding", "gaon", "bahar"];
+    if s.intent == Intent::NotAvailable && !negated && !content.iter().any(|w| ABSENT.contains(w)) {
+        return Scored { intent: Intent::Affirm, confidence: 0.7 };
+    }
+    s
 }
 
 #[cfg(test)]
@@ -300,5 +480,34 @@ mod tests {
         assert_eq!(lex("um you have the wrong number"), Some(Intent::WrongNumber));
         assert_eq!(lex("no, I don't want it"), None, "left to the negation-aware classifier");
         assert_eq!(Intent::from_name("ask_human"), Some(Intent::AskHuman));
+    }
+
+    fn shipped_lexicon() -> Lexicon {
+        Lexicon::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts/lexicon.toml")).unwrap()
+    }
+
+    #[test]
+    fn asr_misspellings_of_domain_words_are_corrected() {
+        let l = shipped_lexicon();
+        let fix = |t: &str| l.correct(&normalize(t)).join(" ");
+        assert_eq!(fix("i want to can sel my order"), "i want to cancel my order");
+        assert_eq!(fix("cancil the order"), "cancel the order");
+        assert_eq!(fix("talk to a humen"), "talk to a human");
+        assert_eq!(fix("rong numbr"), "wrong number");
+        assert_eq!(fix("a strong older border"), "a strong older border", "real words stay");
+        assert_eq!(lex(&fix("please cancle it")), Some(Intent::CancelOrder));
+    }
+
+    #[test]
+    fn hinglish_is_glossed_to_english() {
+        let l = shipped_lexicon();
+        let gloss = |t: &str| {
+            let w = normalize(t);
+            l.gloss(&w.iter().map(String::as_str).collect::<Vec<_>>()).join(" ")
+        };
+        assert_eq!(gloss("ghar pe koi nahi hoga"), "nobody is at home will be");
+        assert_eq!(gloss("mera paisa wapas"), "my refund", "a phrase wins over its words");
+        assert!(Lexicon::parse("[gloss]\n\"Nahi\" = \"not\"\n[keywords]\nwords = [\"x\"]", Path::new("l.toml")).unwrap_err().to_string().contains("lower-case"));
+        assert!(Lexicon::parse("[gloss]\nx = 1", Path::new("l.toml")).unwrap_err().to_string().contains("line 2"));
     }
 }

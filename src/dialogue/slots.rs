@@ -1,7 +1,7 @@
-//! Slot values from caller words: dates resolved against the call's local date, and
-//! time windows.
+//! Slot values from caller words: dates resolved against the call's local date, time
+//! windows, callback times inside the calling window, and spoken addresses.
 
-use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Weekday};
 
 use super::intent::normalize;
 
@@ -171,6 +171,149 @@ pub fn resolve_time_window(text: &str) -> Option<(String, String)> {
     None
 }
 
+/// Calls are placed only between these local hours (start inclusive, end exclusive).
+pub const CALLING_WINDOW: (u32, u32) = (9, 21);
+
+/// Moves `t` into the calling window: before 09:00 to 09:00 that day, from 21:00 to
+/// 09:00 the next day.
+pub fn within_calling_window(t: NaiveDateTime) -> NaiveDateTime {
+    let open = |d: NaiveDate| d.and_hms_opt(CALLING_WINDOW.0, 0, 0).expect("valid hour");
+    match t.hour() {
+        h if h < CALLING_WINDOW.0 => open(t.date()),
+        h if h >= CALLING_WINDOW.1 => open(t.date() + Duration::days(1)),
+        _ => t,
+    }
+}
+
+/// When to call back if the caller named no time: two hours on, inside the window.
+pub fn default_callback_time(now: NaiveDateTime) -> NaiveDateTime {
+    within_calling_window(round_up_quarter(now + Duration::hours(2)))
+}
+
+fn round_up_quarter(t: NaiveDateTime) -> NaiveDateTime {
+    let past = (t.minute() % 15) as i64 * 60 + t.second() as i64;
+    let t = t - Duration::seconds(t.second() as i64) - Duration::nanoseconds(t.nanosecond() as i64);
+    if past == 0 { t } else { t + Duration::minutes(15 - (t.minute() % 15) as i64) }
+}
+
+fn count_word(w: &str) -> Option<i64> {
+    const WORDS: [(&str, i64); 17] = [
+        ("a", 1), ("an", 1), ("one", 1), ("ek", 1), ("two", 2), ("three", 3), ("teen", 3), ("four", 4), ("char", 4), ("five", 5), ("paanch", 5),
+        ("ten", 10), ("fifteen", 15), ("twenty", 20), ("thirty", 30), ("forty", 40), ("forty-five", 45),
+    ];
+    w.parse().ok().filter(|n| (1..=600).contains(n)).or_else(|| WORDS.iter().find(|(n, _)| *n == w).map(|(_, v)| *v))
+}
+
+/// "in an hour", "after 30 minutes", "half an hour", "do ghante baad": minutes from now.
+fn relative_minutes(words: &[String]) -> Option<i64> {
+    let joined = format!(" {} ", words.join(" "));
+    if joined.contains(" half an hour ") || joined.contains(" half hour ") || joined.contains(" aadha ghanta ") || joined.contains(" aadhe ghante ") {
+        return Some(30);
+    }
+    for (i, w) in words.iter().enumerate() {
+        let per = match w.as_str() {
+            "hour" | "hours" | "hr" | "hrs" | "ghanta" | "ghante" | "ghanton" => 60,
+            "minute" | "minutes" | "min" | "mins" => 1,
+            _ => continue,
+        };
+        let before = |k: usize| i.checked_sub(k).map(|j| words[j].as_str());
+        let n = match (before(2), before(1)) {
+            (Some("couple"), Some("of")) => Some(2),
+            (_, Some("few")) => Some(if per == 60 { 3 } else { 15 }),
+            (_, Some("do")) if per == 60 => Some(2),
+            (_, Some(n)) => count_word(n),
+            _ => None,
+        };
+        if let Some(n) = n {
+            return Some(n * per);
+        }
+    }
+    None
+}
+
+/// When the caller asks to be called back, as a local time inside the calling window:
+/// "in an hour", "after 30 minutes", "tomorrow morning", "at 5", "this evening",
+/// "on Saturday", "next week". `None` when the words name no time.
+pub fn resolve_callback_time(text: &str, now: NaiveDateTime) -> Option<NaiveDateTime> {
+    let words = normalize(text);
+    if let Some(minutes) = relative_minutes(&words) {
+        return Some(within_calling_window(round_up_quarter(now + Duration::minutes(minutes))));
+    }
+    let joined = format!(" {} ", words.join(" "));
+    let today = now.date();
+    let date = if joined.contains(" next week ") || joined.contains(" agle hafte ") {
+        Some(next_weekday(today, Weekday::Mon))
+    } else {
+        resolve_date(text, today)
+    };
+    let window = if joined.contains(" tonight ") {
+        Some((19, 21))
+    } else {
+        resolve_time_window(text).and_then(|(a, b)| Some((a.get(..2)?.parse::<u32>().ok()?, b.get(..2)?.parse::<u32>().ok()?)))
+    };
+    let at = |d: NaiveDate, h: u32| d.and_time(NaiveTime::from_hms_opt(h.min(23), 0, 0).expect("valid hour"));
+    let t = match (date, window) {
+        (None, None) => return None,
+        (Some(d), None) if d == today => return None,
+        (Some(d), None) => at(d, 10),
+        (Some(d), Some((start, _))) => at(d, start),
+        (None, Some((start, end))) => {
+            let t = at(today, start);
+            if t > now {
+                t
+            } else if at(today, end) > now + Duration::hours(1) {
+                // "This evening", asked at 5 PM: within the hour.
+                round_up_quarter(now + Duration::hours(1))
+            } else {
+                at(today + Duration::days(1), start)
+            }
+        }
+    };
+    Some(within_calling_window(t.max(now)))
+}
+
+/// The `callback_time` slot for a caller who asked to be called back: the time they
+/// named, or two hours on; RFC 3339 in the call's offset.
+pub fn callback_slot(text: &str, now: DateTime<FixedOffset>) -> String {
+    let local = now.naive_local();
+    let at = resolve_callback_time(text, local).unwrap_or_else(|| default_callback_time(local));
+    now.offset().from_local_datetime(&at).single().unwrap_or(now).format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
+const ADDRESS_WORDS: [&str; 30] = [
+    "road", "rd", "street", "nagar", "layout", "colony", "sector", "block", "flat", "floor", "apartment", "apartments", "society", "lane", "cross",
+    "main", "marg", "phase", "stage", "tower", "plot", "villa", "enclave", "gali", "chowk", "pin", "pincode", "house", "building", "avenue",
+];
+
+/// An address in the caller's words ("no, it's 45 Brigade Road, Indiranagar now"): a
+/// number together with an address word. Returns the words from the first number or
+/// address word on, without trailing fillers.
+pub fn spoken_address(text: &str) -> Option<String> {
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let bare = |t: &str| t.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    let has_number = tokens.iter().any(|t| t.chars().any(|c| c.is_ascii_digit()));
+    let has_word = tokens.iter().any(|t| ADDRESS_WORDS.contains(&bare(t).as_str()));
+    if !(has_number && has_word) {
+        return None;
+    }
+    let start = tokens.iter().position(|t| t.chars().any(|c| c.is_ascii_digit()) || ADDRESS_WORDS.contains(&bare(t).as_str()))?;
+    let mut end = tokens.len();
+    while end > start + 1 && matches!(bare(tokens[end - 1]).as_str(), "now" | "please" | "only" | "hai" | "ji" | "sir" | "madam") {
+        end -= 1;
+    }
+    let address = tokens[start..end].join(" ");
+    Some(address.trim_end_matches(|c: char| !c.is_alphanumeric()).to_string())
+}
+
+/// Whether a spoken address differs from the one on file: it has a number the file lacks.
+pub fn is_new_address(spoken: &str, known: &str) -> bool {
+    let numbers = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric()).filter(|t| t.chars().any(|c| c.is_ascii_digit())).map(str::to_lowercase).collect()
+    };
+    let on_file = numbers(known);
+    numbers(spoken).iter().any(|n| !on_file.contains(n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +344,43 @@ mod tests {
             assert_eq!(resolve_date(text, today), Some(d(want)), "{text}");
         }
         assert_eq!(resolve_date("I am not sure", today), None);
+    }
+
+    #[test]
+    fn callback_times_stay_inside_the_calling_window() {
+        let now = d("2026-11-26").and_hms_opt(11, 5, 0).unwrap();
+        let cb = |t: &str| resolve_callback_time(t, now).map(|t| t.format("%Y-%m-%d %H:%M").to_string());
+        assert_eq!(cb("call me in an hour").as_deref(), Some("2026-11-26 12:15"));
+        assert_eq!(cb("after 30 minutes").as_deref(), Some("2026-11-26 11:45"));
+        assert_eq!(cb("half an hour baad").as_deref(), Some("2026-11-26 11:45"));
+        assert_eq!(cb("do ghante baad call karo").as_deref(), Some("2026-11-26 13:15"));
+        assert_eq!(cb("call me tomorrow morning").as_deref(), Some("2026-11-27 09:00"));
+        assert_eq!(cb("call me in the evening").as_deref(), Some("2026-11-26 16:00"));
+        assert_eq!(cb("after 6 pm").as_deref(), Some("2026-11-26 18:00"));
+        assert_eq!(cb("call on saturday").as_deref(), Some("2026-11-28 10:00"));
+        assert_eq!(cb("next week").as_deref(), Some("2026-11-30 10:00"));
+        assert_eq!(cb("tonight").as_deref(), Some("2026-11-26 19:00"));
+        assert_eq!(cb("call me in 12 hours").as_deref(), Some("2026-11-27 09:00"), "23:05 is outside the window");
+        assert_eq!(cb("I am busy, call me later"), None);
+        let late = d("2026-11-26").and_hms_opt(17, 10, 0).unwrap();
+        assert_eq!(resolve_callback_time("call me this evening", late).map(|t| t.format("%H:%M").to_string()).as_deref(), Some("18:15"));
+        assert_eq!(resolve_callback_time("in the morning", late).unwrap().date(), d("2026-11-27"));
+        assert_eq!(default_callback_time(now).format("%H:%M").to_string(), "13:15");
+        assert_eq!(default_callback_time(late.with_hour(20).unwrap()).format("%Y-%m-%d %H:%M").to_string(), "2026-11-27 09:00");
+    }
+
+    #[test]
+    fn spoken_addresses() {
+        let known = "12 MG Road, Bengaluru 560001";
+        let a = spoken_address("No, it's 45 Brigade Road, Indiranagar now.").unwrap();
+        assert_eq!(a, "45 Brigade Road, Indiranagar");
+        assert!(is_new_address(&a, known));
+        let same = spoken_address("yes 12 MG Road").unwrap();
+        assert!(!is_new_address(&same, known));
+        assert_eq!(spoken_address("mera naya address flat 302, Sector 15 hai").as_deref(), Some("flat 302, Sector 15"));
+        assert!(spoken_address("deliver between 2 and 4").is_none());
+        assert!(spoken_address("come on the 5th").is_none());
+        assert!(spoken_address("block my number").is_none());
     }
 
     #[test]

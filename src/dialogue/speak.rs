@@ -1,6 +1,6 @@
 //! Spoken forms: amounts in rupees (Indian grouping), dates, ids digit by digit.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike};
 
 const ONES: [&str; 20] = [
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen",
@@ -97,6 +97,30 @@ pub fn window(w: &str) -> Option<String> {
     Some(format!("between {} and {}", hour(a)?, hour(b)?))
 }
 
+fn clock(h: u32, m: u32) -> String {
+    match (h, m) {
+        (0, 0) => "midnight".into(),
+        (12, 0) => "noon".into(),
+        _ => {
+            let (h12, half) = (if h % 12 == 0 { 12 } else { h % 12 }, if h < 12 { "AM" } else { "PM" });
+            if m == 0 { format!("{h12} {half}") } else { format!("{h12}:{m:02} {half}") }
+        }
+    }
+}
+
+/// "2026-11-27T10:00:00+05:30" -> "tomorrow at 10 AM" (relative to `today`, the call's
+/// local date), "today at 6:30 PM", "on Monday, November thirtieth at 10 AM".
+pub fn when(rfc3339: &str, today: Option<NaiveDate>) -> Option<String> {
+    let t = DateTime::parse_from_rfc3339(rfc3339.trim()).ok()?;
+    let at = clock(t.hour(), t.minute());
+    let d = t.date_naive();
+    Some(match today {
+        Some(today) if d == today => format!("today at {at}"),
+        Some(today) if d == today + Duration::days(1) => format!("tomorrow at {at}"),
+        _ => format!("on {} at {at}", date(&d.to_string())?),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +135,11 @@ mod tests {
         assert_eq!(date("2026-11-28").unwrap(), "Saturday, November twenty-eighth");
         assert_eq!(digits("ORD-1042"), "O R D, one zero four two");
         assert_eq!(window("10:00-14:00").unwrap(), "between 10 AM and 2 PM");
+        let today = NaiveDate::from_ymd_opt(2026, 11, 26);
+        assert_eq!(when("2026-11-26T18:30:00+05:30", today).unwrap(), "today at 6:30 PM");
+        assert_eq!(when("2026-11-27T12:00:00+05:30", today).unwrap(), "tomorrow at noon");
+        assert_eq!(when("2026-11-30T10:00:00+05:30", today).unwrap(), "on Monday, November thirtieth at 10 AM");
+        assert!(when("tomorrow", today).is_none());
         assert_eq!(number_words(12_34_56_789), "twelve crore thirty-four lakh fifty-six thousand seven hundred eighty-nine");
     }
 }

@@ -14,7 +14,7 @@ pub struct Reference {
     pub filter: Option<String>,
 }
 
-const FILTERS: [&str; 6] = ["rupees", "date", "digits", "window", "items", "lower"];
+const FILTERS: [&str; 7] = ["rupees", "date", "digits", "window", "items", "lower", "when"];
 
 /// Parses a template into its references; errors name the problem.
 pub fn references(template: &str) -> Result<Vec<Reference>, String> {
@@ -103,6 +103,10 @@ pub fn render(template: &str, ctx: &Value, slots: &BTreeMap<String, String>) -> 
             Some("digits") => speak::digits(&plain(&value)),
             Some("window") => speak::window(&plain(&value)).ok_or_else(|| format!("{} is not an HH:MM-HH:MM window", r.path))?,
             Some("items") => items(&value),
+            Some("when") => {
+                let today = lookup(ctx, "call.now").and_then(Value::as_str).and_then(|n| chrono::DateTime::parse_from_rfc3339(n).ok()).map(|n| n.date_naive());
+                speak::when(&plain(&value), today).ok_or_else(|| format!("{} is not an RFC 3339 time", r.path))?
+            }
             Some("lower") => plain(&value).to_lowercase(),
             _ => plain(&value),
         };

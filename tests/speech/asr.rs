@@ -3,17 +3,21 @@ use voxline::eval::wer;
 
 use crate::common::{asr, fixture, labels, to_16k};
 
+/// WER limits per band for the espeak English voices and for the Indian-accented
+/// (`in_*`, espeak's Hindi voice reading English) fixtures.
 #[test]
 fn fixtures_transcribe_within_the_wer_targets() {
-    for (band, limit) in [("16k", 0.10), ("8k", 0.20)] {
-        let mut pairs = Vec::new();
+    for (band, limit, accented_limit) in [("16k", 0.10, 0.20), ("8k", 0.20, 0.25)] {
+        let (mut pairs, mut accented) = (Vec::new(), Vec::new());
         for (name, expected) in labels() {
             let audio = to_16k(&fixture(band, &name));
             let t = asr().transcribe_blocking(audio, AsrOptions::default()).unwrap();
-            pairs.push((expected, t.text));
+            if name.starts_with("in_") { &mut accented } else { &mut pairs }.push((expected, t.text));
         }
         let w = wer(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())));
         assert!(w <= limit, "{band}: WER {w:.3} > {limit}: {pairs:?}");
+        let w = wer(accented.iter().map(|(a, b)| (a.as_str(), b.as_str())));
+        assert!(!accented.is_empty() && w <= accented_limit, "{band} Indian-accented: WER {w:.3} > {accented_limit}: {accented:?}");
     }
 }
 

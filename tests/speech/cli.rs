@@ -89,6 +89,13 @@ fn intent_prints_intent_confidence_and_slots() {
     assert!(v["confidence"].as_f64().unwrap() > 0.4);
     assert_eq!(v["slots"]["date"], "2026-11-30");
     assert_eq!(v["slots"]["time_window"], "18:00-21:00");
+    let out = voxline()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["intent", "--flow", "cod", "--now", "2026-11-26T11:05:00+05:30", "I'm in a meeting, call me back in an hour"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["intent"].as_str(), v["slots"]["callback_time"].as_str()), (Some("callback_later"), Some("2026-11-26T12:15:00+05:30")), "{v}");
     let out = voxline().args(["intent", "--flow", "nope", "yes"]).output().unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unknown flow"));
 }

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod converter;
 mod embeddings;
+mod flows;
 mod intents;
 mod simulate;
 mod tts;

@@ -44,7 +44,7 @@ fn every_caller_script_reaches_its_expected_outcome() {
     for path in scripts() {
         let out = simulate(&path, ChannelOptions::default());
         let s = &out.summary;
-        assert!(s.expect_ok, "{}: {:?}", path.display(), s.expect_failures);
+        assert!(s.expect_ok, "{}: {:?}\n{}", path.display(), s.expect_failures, conversation(&out));
         assert_eq!(s.false_barge_ins, 0, "{}", path.display());
         let name = path.file_stem().unwrap().to_string_lossy();
         if name.contains("barge_in") {
@@ -113,6 +113,17 @@ fn bad_scripts_and_contexts_are_clear_errors() {
     let err = sim::load_dialogue(&models_dir(), &sim::prompts_dir(), "refund_status", &fixtures().join("calls/ctx_cod.json")).err().unwrap().to_string();
     assert!(err.contains("return.refund_amount"), "{err}");
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// What was heard and said, for failure messages.
+fn conversation(out: &sim::SimOutput) -> String {
+    let line = |e: &voxline::call::TimedEvent| match &e.event {
+        Event::AsrFinal { text } => Some(format!("{:>6} ms caller: {text}", e.at_ms)),
+        Event::Intent { name, confidence, .. } => Some(format!("{:>6} ms intent: {name} {confidence:.2}", e.at_ms)),
+        Event::BotSay { text } => Some(format!("{:>6} ms bot: {text}", e.at_ms)),
+        _ => None,
+    };
+    out.events.iter().filter_map(line).collect::<Vec<_>>().join("\n")
 }
 
 fn models_dir() -> voxline::models::ModelDir {

@@ -1,0 +1,64 @@
+//! Flows driven with typed caller words and the real MiniLM classifier: slot capture
+//! (address confirmation, a new address, callback times) and the outcomes they lead to.
+
+use std::path::PathBuf;
+
+use voxline::dialogue::{BotTurn, Dialogue, Outcome};
+use voxline::sim::load_dialogue;
+
+use crate::common::{fixtures, models};
+
+fn dialogue(flow: &str, ctx: &str) -> Box<dyn Dialogue> {
+    let prompts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    load_dialogue(&models(), &prompts, flow, &fixtures().join("calls").join(ctx)).unwrap()
+}
+
+/// The greeting, then one bot turn per caller line; the last turn is returned.
+fn talk(d: &mut dyn Dialogue, lines: &[&str]) -> BotTurn {
+    let greeting = d.greet();
+    assert!(greeting.say.contains("automated assistant"), "{}", greeting.say);
+    let mut last = greeting;
+    for line in lines {
+        assert!(last.end.is_none(), "the call ended before {line:?}: {last:?}");
+        last = d.on_text(line);
+    }
+    last
+}
+
+#[test]
+fn a_confirmed_address_is_a_yes_slot() {
+    let mut d = dialogue("cod", "ctx_cod.json");
+    let end = talk(d.as_mut(), &["yes please confirm", "haan ji address sahi hai", "yes I will be at home"]);
+    assert_eq!(end.end.map(|e| e.outcome), Some(Outcome::Confirmed));
+    assert_eq!(d.slots().get("address_confirmed").map(String::as_str), Some("yes"));
+}
+
+#[test]
+fn a_new_address_hands_off_with_the_address() {
+    let mut d = dialogue("cod", "ctx_cod.json");
+    let end = talk(d.as_mut(), &["yes", "it's 45 Brigade Road, Indiranagar now"]);
+    let call_end = end.end.expect("handoff");
+    assert_eq!((call_end.outcome, call_end.handoff.as_deref()), (Outcome::Handoff, Some("change_address")));
+    let slots = d.slots();
+    assert_eq!(slots.get("new_address").map(String::as_str), Some("45 Brigade Road, Indiranagar"));
+    assert_eq!(slots.get("address_confirmed").map(String::as_str), Some("no"));
+    // Repeating the address on file is a confirmation, not a change.
+    let mut d = dialogue("cod", "ctx_cod.json");
+    let turn = talk(d.as_mut(), &["yes", "yes 12 MG Road is right"]);
+    assert!(turn.end.is_none() && d.state() == "confirm_availability", "{turn:?}");
+}
+
+#[test]
+fn callbacks_are_scheduled_at_the_time_asked_or_two_hours_on() {
+    let mut d = dialogue("cod", "ctx_cod.json");
+    let end = talk(d.as_mut(), &["I'm driving, call me tomorrow morning"]);
+    assert_eq!(end.end.map(|e| e.outcome), Some(Outcome::CallbackRequested));
+    assert_eq!(d.slots().get("callback_time").map(String::as_str), Some("2026-11-27T09:00:00+05:30"));
+    assert!(end.say.contains("tomorrow at 9 AM"), "{}", end.say);
+
+    let mut d = dialogue("delivery_retry", "ctx_full.json");
+    let end = talk(d.as_mut(), &["abhi busy hoon baad mein call karo"]);
+    assert_eq!(end.end.map(|e| e.outcome), Some(Outcome::CallbackRequested));
+    assert_eq!(d.slots().get("callback_time").map(String::as_str), Some("2026-11-26T13:15:00+05:30"), "call.now 11:05 + 2 h");
+    assert!(end.say.contains("today at 1:15 PM"), "{}", end.say);
+}
