@@ -68,6 +68,8 @@ pub struct FlowSpec {
 
 const CONTEXT_ROOTS: [&str; 7] = ["customer", "order", "return", "delivery", "winback", "call", "slots"];
 const SLOTS: [&str; 3] = ["date", "time_window", "callback_time"];
+/// The furthest ahead a caller may move a delivery or pickup.
+const MAX_DAYS_AHEAD: i64 = 30;
 
 /// Handlers every flow has unless it overrides them.
 fn global_step(intent: Intent) -> Option<Step> {
@@ -223,6 +225,8 @@ pub struct FlowDialogue {
     slots: BTreeMap<String, String>,
     /// A step waiting for a slot the caller has not given yet.
     waiting: Option<Step>,
+    /// Why the last date the caller named was not taken, said when asking again.
+    date_problem: Option<&'static str>,
     no_match: u32,
     no_input: u32,
 }
@@ -245,7 +249,7 @@ impl FlowDialogue {
             .and_then(|by| super::template::lookup(&ctx, &by.field).and_then(Value::as_str).and_then(|v| by.states.get(v)))
             .unwrap_or(&spec.start)
             .clone();
-        Ok(FlowDialogue { spec, ctx, classifier, now, state, slots: BTreeMap::new(), waiting: None, no_match: 0, no_input: 0 })
+        Ok(FlowDialogue { spec, ctx, classifier, now, state, slots: BTreeMap::new(), waiting: None, date_problem: None, no_match: 0, no_input: 0 })
     }
 
     fn say(&self, template: &str) -> String {
@@ -267,7 +271,15 @@ impl FlowDialogue {
             return;
         }
         if let Some(d) = resolve_date(text, local.date()) {
-            self.slots.insert("date".into(), d.to_string());
+            // Deliveries and pickups are booked from today up to MAX_DAYS_AHEAD.
+            self.date_problem = if d < local.date() {
+                Some("That day has already passed.")
+            } else if d > local.date() + chrono::Duration::days(MAX_DAYS_AHEAD) {
+                Some("I can only book up to thirty days ahead.")
+            } else {
+                self.slots.insert("date".into(), d.to_string());
+                None
+            };
         }
         if let Some((a, b)) = resolve_time_window(text) {
             self.slots.insert("time_window".into(), format!("{a}-{b}"));
@@ -300,8 +312,12 @@ impl FlowDialogue {
                     "time_window" => "What time of day suits you, morning, afternoon or evening?",
                     _ => "Which day works for you?",
                 };
+                let say = match self.date_problem.take().filter(|_| slot == "date") {
+                    Some(problem) => format!("{problem} {ask}"),
+                    None => ask.into(),
+                };
                 self.waiting = Some(step);
-                return BotTurn { say: ask.into(), intent, end: None };
+                return BotTurn { say, intent, end: None };
             }
         }
         self.waiting = None;

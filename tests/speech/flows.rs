@@ -62,3 +62,15 @@ fn callbacks_are_scheduled_at_the_time_asked_or_two_hours_on() {
     assert_eq!(d.slots().get("callback_time").map(String::as_str), Some("2026-11-26T13:15:00+05:30"), "call.now 11:05 + 2 h");
     assert!(end.say.contains("today at 1:15 PM"), "{}", end.say);
 }
+
+#[test]
+fn a_date_out_of_range_is_asked_again() {
+    let mut d = dialogue("delivery_retry", "ctx_full.json");
+    let turn = talk(d.as_mut(), &["can you deliver it on 2026-11-20"]);
+    assert!(turn.end.is_none() && turn.say.contains("already passed") && turn.say.contains("Which day"), "{turn:?}");
+    let turn = d.on_text("deliver it on February 10th");
+    assert!(turn.end.is_none() && turn.say.contains("thirty days"), "{turn:?}");
+    let turn = d.on_text("Saturday then");
+    assert_eq!(turn.end.map(|e| e.outcome), Some(Outcome::Rescheduled));
+    assert_eq!(d.slots().get("date").map(String::as_str), Some("2026-11-28"));
+}
