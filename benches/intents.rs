@@ -21,6 +21,9 @@ fn main() {
     let heldout = read_tsv(&root.join("tests/data/intents_heldout.tsv")).unwrap();
     let h = intent_report(&mut c, &heldout).unwrap();
     let dev = intent_report(&mut c, &read_tsv(&root.join("tests/data/intents_dev.tsv")).unwrap()).unwrap();
+    let dev2 = intent_report(&mut c, &read_tsv(&root.join("tests/data/intents_dev2.tsv")).unwrap()).unwrap();
+    let dev3 = intent_report(&mut c, &read_tsv(&root.join("tests/data/intents_dev3.tsv")).unwrap()).unwrap();
+    // Sealed: only its accuracy is read, never its errors.
     let test = intent_report(&mut c, &read_tsv(&root.join("tests/data/intents_test.tsv")).unwrap()).unwrap();
     let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
     let date_accuracy = |file: &str| {
@@ -51,6 +54,14 @@ fn main() {
             "dev_accuracy": round(dev.accuracy),
             "dev_affirm_deny_confusion": round(dev.affirm_deny_confusion),
             "dev_errors": dev.errors,
+            "dev2_utterances": dev2.utterances,
+            "dev2_accuracy": round(dev2.accuracy),
+            "dev2_affirm_deny_confusion": round(dev2.affirm_deny_confusion),
+            "dev2_errors": dev2.errors,
+            "dev3_utterances": dev3.utterances,
+            "dev3_accuracy": round(dev3.accuracy),
+            "dev3_affirm_deny_confusion": round(dev3.affirm_deny_confusion),
+            "dev3_errors": dev3.errors,
             "test_utterances": test.utterances,
             "test_accuracy": round(test.accuracy),
             "test_affirm_deny_confusion": round(test.affirm_deny_confusion),

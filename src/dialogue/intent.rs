@@ -95,12 +95,42 @@ const HOLD: &[&str] = &["stop", "wait", "hold", "on", "a", "minute", "second", "
 const YES_WORDS: &[&str] = &["yes", "yeah", "yep", "haan", "sure", "okay", "ok", "correct", "right"];
 const NEGATIONS: &[&str] = &["no", "not", "don't", "dont", "didn't", "didnt", "won't", "wont", "can't", "cant", "never", "nahi", "nai", "nahin", "mat", "isn't", "isnt", "wasn't", "nope", "nobody", "none", "noone"];
 
+/// Negative words that say yes: rewritten before negation is looked for.
+const IDIOMS: &[(&[&str], &str)] = &[
+    (&["not", "a", "problem"], "fine"),
+    (&["no", "problem"], "fine"),
+    (&["no", "problems"], "fine"),
+    (&["no", "issue"], "fine"),
+    (&["no", "issues"], "fine"),
+    (&["no", "worries"], "fine"),
+    (&["why", "not"], "sure"),
+    (&["koi", "baat", "nahi"], "fine"),
+    (&["koi", "dikkat", "nahi"], "fine"),
+];
+
+fn rewrite_idioms(words: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(words.len());
+    let mut i = 0;
+    'words: while i < words.len() {
+        for (from, to) in IDIOMS {
+            if words.len() - i >= from.len() && from.iter().zip(&words[i..]).all(|(a, b)| a == b) {
+                out.push(to.to_string());
+                i += from.len();
+                continue 'words;
+            }
+        }
+        out.push(words[i].clone());
+        i += 1;
+    }
+    out
+}
+
 /// Fixed phrases that decide an intent on their own, checked in order.
 const PHRASES: &[(Intent, &[&str])] = &[
     (Intent::StopCalling, &["stop calling", "don't call", "dont call", "do not call", "never call", "remove my number", "unsubscribe", "call mat", "take me off", "stop these calls", "not want these calls", "don't want these calls", "no more calls", "phone mat", "call band", "calls band", "phone band", "number hata"]),
-    (Intent::WrongNumber, &["wrong number", "galat number", "wrong person", "no one by that name", "nobody by that name", "no such person", "not her number", "not his number", "don't know any", "dont know any", "nahi rehti", "nahi rehta", "doesn't live here", "does not live here"]),
+    (Intent::WrongNumber, &["wrong number", "galat number", "wrong person", "no one by that name", "nobody by that name", "no such person", "not her number", "not his number", "don't know any", "dont know any", "nahi rehti", "nahi rehta", "doesn't live here", "does not live here", "no one lives here"]),
     (Intent::AskHuman, &["real person", "human", "agent", "representative", "customer care", "insaan", "operator", "talk to someone", "speak to someone", "your manager", "a machine"]),
-    (Intent::Repeat, &["repeat", "say that again", "pardon", "didn't hear", "didnt hear", "couldn't hear", "come again", "phir se", "once more", "what did you say", "dobara bol", "ek baar aur"]),
+    (Intent::Repeat, &["repeat", "say that again", "pardon", "didn't hear", "didnt hear", "couldn't hear", "come again", "phir se", "once more", "what did you say", "dobara boliye", "dobara bolo", "dobara bolna", "ek baar aur", "say it again", "tell me again"]),
     (Intent::Dispute, &["never ordered", "didn't order", "didnt order", "did not order", "didn't place", "charged twice", "already paid", "order nahi kiya", "dispute"]),
     (Intent::Complaint, &["complain", "complaint", "kharab", "damaged", "broken", "torn", "rude", "unhappy", "poor quality", "used item", "nobody responded", "no one responded"]),
     (Intent::CancelOrder, &["cancel"]),
@@ -137,7 +167,7 @@ pub fn lexical(words: &[String]) -> Option<Scored> {
     }
     let joined = format!(" {} ", content.join(" "));
     for (intent, phrases) in PHRASES {
-        if phrases.iter().any(|p| joined.contains(&format!(" {p} ")) || (p.contains(' ') && joined.contains(p))) {
+        if phrases.iter().any(|p| joined.contains(&format!(" {p} "))) {
             return Some(Scored { intent: *intent, confidence: 0.95 });
         }
     }
@@ -297,7 +327,8 @@ impl Lexicon {
             } else if let Some(k) = words.get(i + 1).and_then(|next| {
                 let is_keyword = |x: &str| self.keywords.iter().any(|k| k == x);
                 let joined = format!("{w}{next}");
-                (!is_keyword(w) && !is_keyword(next) && !self.listed(next) && joined.len() >= 5).then(|| self.nearest(&joined)).flatten()
+                let exact = self.keywords.iter().find(|k| **k == joined).map(String::as_str);
+                (!is_keyword(w) && !is_keyword(next) && !self.listed(next) && joined.len() >= 5).then(|| exact.or_else(|| self.nearest(&joined))).flatten()
             }) {
                 out.push(k.to_string());
                 i += 1;
@@ -333,15 +364,24 @@ impl Lexicon {
 pub struct IntentClassifier {
     embedder: Box<dyn Embedder>,
     lexicon: Lexicon,
+    /// Every word of the examples and the lexicon: a word outside it after "I am not" is
+    /// taken for a person's name.
+    vocabulary: std::collections::HashSet<String>,
     examples: Vec<(Intent, Vec<f32>)>,
     /// Below this nearest-example score the answer is `unknown`.
     pub threshold: f32,
+    /// An intent scores the mean of its best `top_k` example similarities.
+    pub top_k: usize,
 }
 
 impl IntentClassifier {
     pub fn new(mut embedder: Box<dyn Embedder>, examples: &[(Intent, String)], lexicon: Lexicon) -> Result<Self, EngineError> {
+        let mut vocabulary: std::collections::HashSet<String> = examples.iter().flat_map(|(_, t)| normalize(t)).collect();
+        vocabulary.extend(lexicon.gloss.iter().flat_map(|(from, to)| from.iter().chain(to).cloned()));
+        vocabulary.extend(lexicon.keywords.iter().cloned());
+        vocabulary.extend(["mine", "sure", "free", "ready", "interested", "available", "home", "there", "here"].map(String::from));
         let examples = examples.iter().map(|(i, t)| Ok((*i, embedder.embed(t)?))).collect::<Result<Vec<_>, EngineError>>()?;
-        Ok(IntentClassifier { embedder, lexicon, examples, threshold: 0.45 })
+        Ok(IntentClassifier { embedder, lexicon, vocabulary, examples, threshold: 0.45, top_k: 3 })
     }
 
     /// MiniLM from the models directory with the examples in `intents_toml` and the
@@ -353,11 +393,18 @@ impl IntentClassifier {
         Ok(Self::new(Box::new(embedder), &examples, lexicon)?)
     }
 
+    /// "I am not Rahul", "this is not Priya", "no Ramesh here": a name, not an answer.
+    fn names_someone_else(&self, content: &[&str]) -> bool {
+        let name = |w: &str| w.len() >= 3 && w.chars().all(|c| c.is_alphabetic()) && !self.vocabulary.contains(w);
+        let after = |prefix: &[&str]| content.windows(prefix.len() + 1).any(|w| w[..prefix.len()] == *prefix && name(w[prefix.len()]));
+        after(&["i", "am", "not"]) || after(&["i'm", "not"]) || after(&["this", "is", "not"]) || content.windows(3).any(|w| w[0] == "no" && name(w[1]) && w[2] == "here")
+    }
+
     fn english(&self, words: &[&str]) -> String {
         self.lexicon.gloss(words).join(" ")
     }
 
-    /// Mean of the best three example scores per intent, best first.
+    /// Mean of the best `top_k` example scores per intent, best first.
     fn ranked(&mut self, text: &str) -> Result<Vec<Scored>, EngineError> {
         let v = self.embedder.embed(text)?;
         let mut per: BTreeMap<Intent, Vec<f32>> = BTreeMap::new();
@@ -368,7 +415,7 @@ impl IntentClassifier {
             .into_iter()
             .map(|(intent, mut s)| {
                 s.sort_by(|a, b| b.total_cmp(a));
-                let top = &s[..s.len().min(3)];
+                let top = &s[..s.len().min(self.top_k.max(1))];
                 Scored { intent, confidence: top.iter().sum::<f32>() / top.len() as f32 }
             })
             .collect();
@@ -377,7 +424,7 @@ impl IntentClassifier {
     }
 
     pub fn classify(&mut self, text: &str) -> Result<Scored, EngineError> {
-        let words = self.lexicon.correct(&normalize(text));
+        let words = rewrite_idioms(self.lexicon.correct(&normalize(text)));
         if let Some(s) = lexical(&words) {
             return Ok(s);
         }
@@ -386,6 +433,14 @@ impl IntentClassifier {
             return Ok(Scored { intent: Intent::Unknown, confidence: 0.0 });
         }
         let negated = content.iter().any(|w| NEGATIONS.contains(w));
+        if self.names_someone_else(&content) {
+            return Ok(Scored { intent: Intent::WrongNumber, confidence: 0.8 });
+        }
+        // "No Mr Sharma lives here": someone else, in the third person, is not here.
+        let joined = format!(" {} ", content.join(" "));
+        if negated && (joined.contains(" lives here ") || joined.contains(" stays here ")) {
+            return Ok(Scored { intent: Intent::WrongNumber, confidence: 0.85 });
+        }
         // "No, I want to cancel": the words after a leading no decide; a bare or
         // affirmative remainder means deny.
         if DENY.contains(&content[0]) && content.len() > 1 {
@@ -405,13 +460,23 @@ impl IntentClassifier {
                 _ => Scored { intent: Intent::Deny, confidence: 0.8 },
             });
         }
+        // "Yes, but send it to my office": what follows "but" decides.
+        if YES_WORDS.contains(&content[0]) {
+            if let Some(but) = content.iter().position(|w| *w == "but" || *w == "lekin").filter(|&b| b + 1 < content.len()) {
+                let after = content[but + 1..].join(" ");
+                let s = self.classify(&after)?;
+                if s.intent != Intent::Unknown {
+                    return Ok(s);
+                }
+            }
+        }
         // "Yes, please confirm my order": a leading yes stands unless the rest clearly says more.
         if YES_WORDS.contains(&content[0]) && content.len() > 1 && !negated {
             let rest = content[1..].join(" ");
             if let Some(s) = lexical(&normalize(&rest)) {
                 return Ok(s);
             }
-            let confirms = ["correct", "right", "fine", "confirm", "confirmed", "available", "ready", "packed", "good", "sahi", "theek"];
+            let confirms = ["correct", "right", "fine", "confirm", "confirmed", "available", "ready", "packed", "good", "sahi", "theek", "send", "mine", "sure", "perfect"];
             if content[1..].iter().any(|w| confirms.contains(w)) {
                 return Ok(Scored { intent: Intent::Affirm, confidence: 0.9 });
             }
@@ -439,12 +504,15 @@ impl IntentClassifier {
     }
 }
 
-/// "When is the pickup?" asks about the schedule; "can you come on Friday?" changes it.
+/// "When is the pickup?" / "pickup kis time hoga?" asks about the schedule; "can you
+/// come on Friday?" changes it. English puts the question word first, Hindi anywhere.
 fn question_not_request(s: Scored, text: &str, content: &[&str]) -> Scored {
-    const QUESTION: [&str; 7] = ["what", "when", "which", "how", "where", "kab", "kitne"];
+    const QUESTION: [&str; 5] = ["what", "when", "which", "how", "where"];
+    const HINDI_QUESTION: [&str; 6] = ["kab", "kis", "kitne", "kitna", "kaunsa", "kaise"];
     let any_day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date");
     let names_a_time = super::slots::resolve_date(text, any_day).is_some() || super::slots::resolve_time_window(text).is_some();
-    if s.intent == Intent::Reschedule && QUESTION.contains(&content[0]) && !names_a_time {
+    let asks = QUESTION.contains(&content[0]) || content.iter().any(|w| HINDI_QUESTION.contains(w));
+    if s.intent == Intent::Reschedule && asks && !names_a_time {
         return Scored { intent: Intent::AskDetails, confidence: s.confidence };
     }
     s
@@ -453,7 +521,10 @@ fn question_not_request(s: Scored, text: &str, content: &[&str]) -> Scored {
 /// Polarity: "I will be available tomorrow" sits close to "I won't be available";
 /// without a negation or a word of absence it is a yes.
 fn present_not_absent(s: Scored, negated: bool, content: &[&str]) -> Scored {
-    const ABSENT: [&str; 12] = ["away", "out", "travelling", "traveling", "busy", "office", "work", "village", "function", "wedding", "gaon", "bahar"];
+    const ABSENT: [&str; 19] = [
+        "away", "out", "travelling", "traveling", "busy", "office", "work", "village", "function", "wedding", "gaon", "bahar", "trip", "city", "station",
+        "holiday", "vacation", "hospital", "outside",
+    ];
     if s.intent == Intent::NotAvailable && !negated && !content.iter().any(|w| ABSENT.contains(w)) {
         return Scored { intent: Intent::Affirm, confidence: 0.7 };
     }
@@ -494,6 +565,7 @@ mod tests {
         assert_eq!(fix("cancil the order"), "cancel the order");
         assert_eq!(fix("talk to a humen"), "talk to a human");
         assert_eq!(fix("rong numbr"), "wrong number");
+        assert_eq!(fix("not avail able"), "not available");
         assert_eq!(fix("a strong older border"), "a strong older border", "real words stay");
         assert_eq!(lex(&fix("please cancle it")), Some(Intent::CancelOrder));
     }

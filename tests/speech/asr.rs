@@ -7,7 +7,7 @@ use crate::common::{asr, fixture, labels, to_16k};
 /// (`in_*`, espeak's Hindi voice reading English) fixtures.
 #[test]
 fn fixtures_transcribe_within_the_wer_targets() {
-    for (band, limit, accented_limit) in [("16k", 0.10, 0.20), ("8k", 0.20, 0.25)] {
+    for (band, limit, accented_limit) in [("16k", 0.10, 0.15), ("8k", 0.20, 0.30)] {
         let (mut pairs, mut accented) = (Vec::new(), Vec::new());
         for (name, expected) in labels() {
             let audio = to_16k(&fixture(band, &name));
