@@ -266,10 +266,12 @@ impl FlowDialogue {
     fn capture(&mut self, text: &str, intent: Intent) {
         let local = self.now.naive_local();
         let wants_callback_time = self.waiting.as_ref().and_then(|s| s.needs.as_deref()) == Some("callback_time");
+        // A callback request carries a time, not a delivery date: nothing else is captured.
         if intent == Intent::CallbackLater || (wants_callback_time && resolve_callback_time(text, local).is_some()) {
             self.slots.insert("callback_time".into(), callback_slot(text, self.now));
             return;
         }
+        self.date_problem = None;
         if let Some(d) = resolve_date(text, local.date()) {
             // Deliveries and pickups are booked from today up to MAX_DAYS_AHEAD.
             self.date_problem = if d < local.date() {
@@ -280,6 +282,9 @@ impl FlowDialogue {
                 self.slots.insert("date".into(), d.to_string());
                 None
             };
+            if self.date_problem.is_some() {
+                self.slots.remove("date");
+            }
         }
         if let Some((a, b)) = resolve_time_window(text) {
             self.slots.insert("time_window".into(), format!("{a}-{b}"));
@@ -293,9 +298,15 @@ impl FlowDialogue {
         }
     }
 
-    /// A spoken address that is not the one on file is a change of address, whatever
-    /// else the words sound like ("it's 45 Brigade Road now").
-    fn new_address_in(&mut self, text: &str) -> bool {
+    /// Where the address is in question (a state that confirms it, or one that handles
+    /// `change_address`), an address that is not the one on file is a change of address,
+    /// whatever else the words sound like ("it's 45 Brigade Road now").
+    fn new_address_in(&mut self, text: &str, heard: Intent) -> bool {
+        let state = self.spec.states.get(&self.state);
+        let about_address = state.is_some_and(|s| s.confirms.as_deref() == Some("address_confirmed") || s.on.contains_key("change_address")) || self.spec.on.contains_key("change_address");
+        if !about_address || !matches!(heard, Intent::ChangeAddress | Intent::Deny | Intent::Unknown | Intent::Affirm) {
+            return false;
+        }
         let Some(address) = spoken_address(text) else { return false };
         let known = super::template::lookup(&self.ctx, "order.address").and_then(Value::as_str).unwrap_or("");
         if !is_new_address(&address, known) {
@@ -310,6 +321,7 @@ impl FlowDialogue {
             if !self.slots.contains_key(slot) {
                 let ask = match slot.as_str() {
                     "time_window" => "What time of day suits you, morning, afternoon or evening?",
+                    "callback_time" => "When should we call you back?",
                     _ => "Which day works for you?",
                 };
                 let say = match self.date_problem.take().filter(|_| slot == "date") {
@@ -387,7 +399,7 @@ impl Dialogue for FlowDialogue {
             Err(_) => return BotTurn { say: "Let me connect you to a member of our team.".into(), intent: None, end: Some(CallEnd { outcome: Outcome::Handoff, handoff: Some("classifier_failed".into()) }) },
         };
         match scored {
-            Ok(_) if self.new_address_in(text) => self.respond_to(Intent::ChangeAddress, 0.9, text),
+            Ok(s) if self.new_address_in(text, s.intent) => self.respond_to(Intent::ChangeAddress, 0.9, text),
             Ok(s) => self.respond_to(s.intent, s.confidence, text),
             Err(e) => {
                 tracing::warn!(error = %e, "intent classification failed");

@@ -103,17 +103,18 @@ const IDIOMS: &[(&[&str], &str)] = &[
     (&["no", "issue"], "fine"),
     (&["no", "issues"], "fine"),
     (&["no", "worries"], "fine"),
-    (&["why", "not"], "sure"),
     (&["koi", "baat", "nahi"], "fine"),
     (&["koi", "dikkat", "nahi"], "fine"),
 ];
 
-fn rewrite_idioms(words: Vec<String>) -> Vec<String> {
+/// Rewrites the idioms the caller said as one phrase ("No. Problem is..." is not one).
+fn rewrite_idioms(text: &str, words: Vec<String>) -> Vec<String> {
+    let said = text.to_lowercase();
     let mut out = Vec::with_capacity(words.len());
     let mut i = 0;
     'words: while i < words.len() {
         for (from, to) in IDIOMS {
-            if words.len() - i >= from.len() && from.iter().zip(&words[i..]).all(|(a, b)| a == b) {
+            if words.len() - i >= from.len() && from.iter().zip(&words[i..]).all(|(a, b)| a == b) && said.contains(&from.join(" ")) {
                 out.push(to.to_string());
                 i += from.len();
                 continue 'words;
@@ -127,8 +128,8 @@ fn rewrite_idioms(words: Vec<String>) -> Vec<String> {
 
 /// Fixed phrases that decide an intent on their own, checked in order.
 const PHRASES: &[(Intent, &[&str])] = &[
-    (Intent::StopCalling, &["stop calling", "don't call", "dont call", "do not call", "never call", "remove my number", "unsubscribe", "call mat", "take me off", "stop these calls", "not want these calls", "don't want these calls", "no more calls", "phone mat", "call band", "calls band", "phone band", "number hata"]),
-    (Intent::WrongNumber, &["wrong number", "galat number", "wrong person", "no one by that name", "nobody by that name", "no such person", "not her number", "not his number", "don't know any", "dont know any", "nahi rehti", "nahi rehta", "doesn't live here", "does not live here", "no one lives here"]),
+    (Intent::StopCalling, &["stop calling", "don't call", "dont call", "do not call", "never call", "remove my number", "unsubscribe", "call mat", "take me off", "stop these calls", "not want these calls", "don't want these calls", "no more calls", "phone mat", "call band karo", "calls band karo", "phone band karo", "number hata"]),
+    (Intent::WrongNumber, &["wrong number", "galat number", "wrong person", "no one by that name", "nobody by that name", "no such person", "not her number", "not his number", "doesn't live here", "does not live here"]),
     (Intent::AskHuman, &["real person", "human", "agent", "representative", "customer care", "insaan", "operator", "talk to someone", "speak to someone", "your manager", "a machine"]),
     (Intent::Repeat, &["repeat", "say that again", "pardon", "didn't hear", "didnt hear", "couldn't hear", "come again", "phir se", "once more", "what did you say", "dobara boliye", "dobara bolo", "dobara bolna", "ek baar aur", "say it again", "tell me again"]),
     (Intent::Dispute, &["never ordered", "didn't order", "didnt order", "did not order", "didn't place", "charged twice", "already paid", "order nahi kiya", "dispute"]),
@@ -230,8 +231,6 @@ struct Keywords {
     words: Vec<String>,
 }
 
-/// Real English words one edit from a keyword: never "corrected".
-const PROTECTED: &[&str] = &["older", "border", "orders", "strong", "honey", "money's", "person's", "agents", "numbers", "refunds", "persons", "packet"];
 
 /// Rewrites applied before classification (`prompts/lexicon.toml`): ASR misspellings of
 /// domain words, and Hinglish glossed to English for the English-only embedder.
@@ -298,16 +297,17 @@ impl Lexicon {
         Ok(Lexicon { gloss, asr: file.asr, keywords: file.keywords.words })
     }
 
-    /// Too short or numeric to correct, or a word the lexicon or the rules know.
-    fn known(&self, w: &str) -> bool {
-        w.len() < 4 || w.chars().any(|c| c.is_ascii_digit()) || self.listed(w)
-    }
-
+    /// A word the lexicon or the rules use as it is.
     fn listed(&self, w: &str) -> bool {
         self.keywords.iter().any(|k| k == w)
-            || PROTECTED.contains(&w)
             || self.gloss.iter().any(|(from, _)| from.len() == 1 && from[0] == w)
             || [FILLERS, AFFIRM, DENY, HOLD, NEGATIONS].iter().any(|list| list.contains(&w))
+    }
+
+    /// Whether `w` may be a misrecognition: not a dictionary word, not one the lexicon
+    /// uses, and long enough and alphabetic enough to judge.
+    fn suspect(&self, w: &str, is_word: &dyn Fn(&str) -> bool) -> bool {
+        w.len() >= 4 && !w.chars().any(|c| c.is_ascii_digit()) && !self.listed(w) && !is_word(w)
     }
 
     /// The keyword `w` misspells: one edit away, two for words of eight letters or more.
@@ -316,26 +316,28 @@ impl Lexicon {
         self.keywords.iter().map(|k| (edit_distance(w, k), k)).filter(|(d, _)| (1..=allowed).contains(d)).min_by_key(|(d, _)| *d).map(|(_, k)| k.as_str())
     }
 
-    /// ASR spellings back to the domain words meant: "cancil" and "can sel" -> "cancel".
-    pub fn correct(&self, words: &[String]) -> Vec<String> {
+    /// ASR spellings back to the domain words meant: "cancil" -> "cancel", and "can sel"
+    /// -> "cancel" when the second word is no word at all. `is_word` is the dictionary
+    /// (the embedder's vocabulary): real words are never rewritten.
+    pub fn correct(&self, words: &[String], is_word: &dyn Fn(&str) -> bool) -> Vec<String> {
         let mut out = Vec::with_capacity(words.len());
         let mut i = 0;
         while i < words.len() {
             let w = words[i].as_str();
-            if let Some(r) = self.asr.get(w) {
-                out.extend(r.split_whitespace().map(str::to_string));
-            } else if let Some(k) = words.get(i + 1).and_then(|next| {
-                let is_keyword = |x: &str| self.keywords.iter().any(|k| k == x);
+            let joined = words.get(i + 1).filter(|next| !self.listed(next) && !is_word(next) && !next.chars().any(|c| c.is_ascii_digit())).and_then(|next| {
                 let joined = format!("{w}{next}");
                 let exact = self.keywords.iter().find(|k| **k == joined).map(String::as_str);
-                (!is_keyword(w) && !is_keyword(next) && !self.listed(next) && joined.len() >= 5).then(|| exact.or_else(|| self.nearest(&joined))).flatten()
-            }) {
+                exact.or_else(|| self.nearest(&joined)).filter(|_| !self.keywords.iter().any(|k| k == w))
+            });
+            if let Some(r) = self.asr.get(w) {
+                out.extend(r.split_whitespace().map(str::to_string));
+            } else if let Some(k) = joined {
                 out.push(k.to_string());
                 i += 1;
-            } else if self.known(w) {
-                out.push(w.to_string());
-            } else {
+            } else if self.suspect(w, is_word) {
                 out.push(self.nearest(w).unwrap_or(w).to_string());
+            } else {
+                out.push(w.to_string());
             }
             i += 1;
         }
@@ -394,8 +396,13 @@ impl IntentClassifier {
     }
 
     /// "I am not Rahul", "this is not Priya", "no Ramesh here": a name, not an answer.
-    fn names_someone_else(&self, content: &[&str]) -> bool {
-        let name = |w: &str| w.len() >= 3 && w.chars().all(|c| c.is_alphabetic()) && !self.vocabulary.contains(w);
+    /// A name is a word neither the examples nor the dictionary know, or one written
+    /// with a capital ("I am not Sharma").
+    fn names_someone_else(&self, text: &str, content: &[&str]) -> bool {
+        let capitalised = |w: &str| text.split(|c: char| !c.is_alphanumeric()).any(|t| t.len() == w.len() && t.to_lowercase() == w && t.starts_with(char::is_uppercase));
+        let name = |w: &str| {
+            w.len() >= 3 && w.chars().all(|c| c.is_alphabetic()) && !self.vocabulary.contains(w) && (!self.embedder.knows_word(w) || capitalised(w))
+        };
         let after = |prefix: &[&str]| content.windows(prefix.len() + 1).any(|w| w[..prefix.len()] == *prefix && name(w[prefix.len()]));
         after(&["i", "am", "not"]) || after(&["i'm", "not"]) || after(&["this", "is", "not"]) || content.windows(3).any(|w| w[0] == "no" && name(w[1]) && w[2] == "here")
     }
@@ -424,7 +431,8 @@ impl IntentClassifier {
     }
 
     pub fn classify(&mut self, text: &str) -> Result<Scored, EngineError> {
-        let words = rewrite_idioms(self.lexicon.correct(&normalize(text)));
+        let embedder = &self.embedder;
+        let words = rewrite_idioms(text, self.lexicon.correct(&normalize(text), &|w| embedder.knows_word(w)));
         if let Some(s) = lexical(&words) {
             return Ok(s);
         }
@@ -433,12 +441,13 @@ impl IntentClassifier {
             return Ok(Scored { intent: Intent::Unknown, confidence: 0.0 });
         }
         let negated = content.iter().any(|w| NEGATIONS.contains(w));
-        if self.names_someone_else(&content) {
+        if self.names_someone_else(text, &content) {
             return Ok(Scored { intent: Intent::WrongNumber, confidence: 0.8 });
         }
-        // "No Mr Sharma lives here": someone else, in the third person, is not here.
+        // "No Mr Sharma lives here" / "yahan koi Anjali nahi rehti": someone else is not here.
         let joined = format!(" {} ", content.join(" "));
-        if negated && (joined.contains(" lives here ") || joined.contains(" stays here ")) {
+        let here_not_living = joined.contains(" yahan ") && (joined.contains(" nahi rehti ") || joined.contains(" nahi rehta "));
+        if here_not_living || (negated && (joined.contains(" lives here ") || joined.contains(" stays here "))) {
             return Ok(Scored { intent: Intent::WrongNumber, confidence: 0.85 });
         }
         // "No, I want to cancel": the words after a leading no decide; a bare or
@@ -454,6 +463,9 @@ impl IntentClassifier {
                 return Ok(Scored { intent: Intent::Deny, confidence: 0.85 });
             }
             let english = self.english(&content[1..]);
+            if english.trim().is_empty() {
+                return Ok(Scored { intent: Intent::Deny, confidence: 0.8 });
+            }
             let best = self.ranked(&english)?.into_iter().find(|s| s.intent != Intent::Affirm);
             return Ok(match best {
                 Some(s) if s.confidence >= self.threshold && s.intent != Intent::Deny => s,
@@ -476,15 +488,18 @@ impl IntentClassifier {
             if let Some(s) = lexical(&normalize(&rest)) {
                 return Ok(s);
             }
-            let confirms = ["correct", "right", "fine", "confirm", "confirmed", "available", "ready", "packed", "good", "sahi", "theek", "send", "mine", "sure", "perfect"];
-            if content[1..].iter().any(|w| confirms.contains(w)) {
+            // "Yes, send it to my office instead" asks for a change, whatever else it says.
+            const CHANGE: [&str; 9] = ["change", "new", "moved", "shifted", "different", "wrong", "update", "old", "instead"];
+            let english = self.english(&content[1..]);
+            let changes = english.split_whitespace().any(|w| CHANGE.contains(&w));
+            let confirms = ["correct", "right", "fine", "confirm", "confirmed", "available", "ready", "packed", "good", "sahi", "theek", "mine", "sure", "perfect"];
+            if !changes && content[1..].iter().any(|w| confirms.contains(w)) {
                 return Ok(Scored { intent: Intent::Affirm, confidence: 0.9 });
             }
-            let english = self.english(&content[1..]);
-            let best = self.ranked(&english)?.into_iter().next().map(|s| present_not_absent(s, false, &content));
+            let not_negated = false;
+            let best = self.ranked(&english)?.into_iter().next().map(|s| present_not_absent(s, not_negated, &content));
             // "Yes, that's my address" is a confirmation, not a change.
-            const CHANGE: [&str; 9] = ["change", "new", "moved", "shifted", "different", "wrong", "update", "old", "instead"];
-            let restates_address = best.is_some_and(|s| s.intent == Intent::ChangeAddress) && !english.split_whitespace().any(|w| CHANGE.contains(&w));
+            let restates_address = best.is_some_and(|s| s.intent == Intent::ChangeAddress) && !changes;
             return Ok(match best {
                 Some(_) if restates_address => Scored { intent: Intent::Affirm, confidence: 0.8 },
                 Some(s) if s.confidence >= 0.6 => s,
@@ -492,6 +507,9 @@ impl IntentClassifier {
             });
         }
         let english = self.english(&content);
+        if english.trim().is_empty() {
+            return Ok(Scored { intent: Intent::Unknown, confidence: 0.0 });
+        }
         let negated = negated || english.split_whitespace().any(|w| NEGATIONS.contains(&w));
         let ranked = self.ranked(&english)?;
         let best = if negated { ranked.iter().find(|s| s.intent != Intent::Affirm) } else { ranked.first() }.copied();
@@ -560,14 +578,20 @@ mod tests {
     #[test]
     fn asr_misspellings_of_domain_words_are_corrected() {
         let l = shipped_lexicon();
-        let fix = |t: &str| l.correct(&normalize(t)).join(" ");
+        // A stand-in for the embedder's dictionary.
+        const WORDS: &[&str] = &["i", "want", "to", "can", "my", "order", "the", "talk", "a", "not", "strong", "older", "border", "unavailable", "dress", "picked", "quantity", "personal", "able", "avail"];
+        let fix = |t: &str| l.correct(&normalize(t), &|w| WORDS.contains(&w)).join(" ");
         assert_eq!(fix("i want to can sel my order"), "i want to cancel my order");
         assert_eq!(fix("cancil the order"), "cancel the order");
         assert_eq!(fix("talk to a humen"), "talk to a human");
         assert_eq!(fix("rong numbr"), "wrong number");
-        assert_eq!(fix("not avail able"), "not available");
-        assert_eq!(fix("a strong older border"), "a strong older border", "real words stay");
+        for real in ["a strong older border", "unavailable", "a dress", "picked", "quantity", "personal", "not avail able"] {
+            assert_eq!(fix(real), real, "real words stay");
+        }
         assert_eq!(lex(&fix("please cancle it")), Some(Intent::CancelOrder));
+        let idioms = |t: &str| rewrite_idioms(t, normalize(t)).join(" ");
+        assert_eq!(idioms("No problem, deliver it"), "fine deliver it");
+        assert_eq!(idioms("No. Problem is I won't be home"), "no problem is i won't be home");
     }
 
     #[test]

@@ -197,39 +197,48 @@ fn round_up_quarter(t: NaiveDateTime) -> NaiveDateTime {
 }
 
 fn count_word(w: &str) -> Option<i64> {
-    const WORDS: [(&str, i64); 17] = [
+    const WORDS: [(&str, i64); 20] = [
         ("a", 1), ("an", 1), ("one", 1), ("ek", 1), ("two", 2), ("three", 3), ("teen", 3), ("four", 4), ("char", 4), ("five", 5), ("paanch", 5),
-        ("ten", 10), ("fifteen", 15), ("twenty", 20), ("thirty", 30), ("forty", 40), ("forty-five", 45),
+        ("six", 6), ("ten", 10), ("fifteen", 15), ("twenty", 20), ("thirty", 30), ("forty", 40), ("fifty", 50), ("half", 0), ("couple", 2),
     ];
     w.parse().ok().filter(|n| (1..=600).contains(n)).or_else(|| WORDS.iter().find(|(n, _)| *n == w).map(|(_, v)| *v))
 }
 
-/// "in an hour", "after 30 minutes", "half an hour", "do ghante baad": minutes from now.
+/// The count before a unit word at `i`: "45", "forty five" (ASR splits "forty-five"),
+/// "two and a half", "couple of", "a few", Hindi "do".
+fn count_before(words: &[String], i: usize, per: i64) -> Option<i64> {
+    let before = |k: usize| i.checked_sub(k).map(|j| words[j].as_str());
+    let tens_units = |t: &str, u: &str| Some(count_word(t)? + count_word(u)?).filter(|_| t.len() > 4 && ["twenty", "thirty", "forty", "fifty"].contains(&t));
+    match (before(4), before(3), before(2), before(1)) {
+        (Some(n), Some("and"), Some("a"), Some("half")) => Some(count_word(n)? * per + per / 2),
+        (_, _, Some("half"), Some("an" | "a")) => Some(per / 2),
+        (_, _, Some("couple"), Some("of")) => Some(2 * per),
+        (_, _, _, Some("few")) => Some(if per == 60 { 180 } else { 15 }),
+        (_, _, _, Some("do")) if per == 60 => Some(120),
+        (_, _, Some(t), Some(u)) if tens_units(t, u).is_some() => Some(tens_units(t, u)? * per),
+        (_, _, _, Some(n)) => count_word(n).filter(|&n| n > 0).map(|n| n * per),
+        _ => None,
+    }
+}
+
+/// "in an hour", "after 45 minutes", "half an hour", "do ghante baad": minutes from now.
+/// With several ("wait a minute... call me in an hour") the longest counts.
 fn relative_minutes(words: &[String]) -> Option<i64> {
     let joined = format!(" {} ", words.join(" "));
-    if joined.contains(" half an hour ") || joined.contains(" half hour ") || joined.contains(" aadha ghanta ") || joined.contains(" aadhe ghante ") {
-        return Some(30);
-    }
-    for (i, w) in words.iter().enumerate() {
+    let half_hour = [" half hour ", " aadha ghanta ", " aadhe ghante "].iter().any(|p| joined.contains(p)).then_some(30);
+    let counted = words.iter().enumerate().filter_map(|(i, w)| {
         let per = match w.as_str() {
             "hour" | "hours" | "hr" | "hrs" | "ghanta" | "ghante" | "ghanton" => 60,
             "minute" | "minutes" | "min" | "mins" => 1,
-            _ => continue,
+            _ => return None,
         };
-        let before = |k: usize| i.checked_sub(k).map(|j| words[j].as_str());
-        let n = match (before(2), before(1)) {
-            (Some("couple"), Some("of")) => Some(2),
-            (_, Some("few")) => Some(if per == 60 { 3 } else { 15 }),
-            (_, Some("do")) if per == 60 => Some(2),
-            (_, Some(n)) => count_word(n),
-            _ => None,
-        };
-        if let Some(n) = n {
-            return Some(n * per);
-        }
-    }
-    None
+        count_before(words, i, per)
+    });
+    counted.chain(half_hour).max()
 }
+
+/// Callbacks are at least this far ahead.
+const MIN_CALLBACK_LEAD_MIN: i64 = 15;
 
 /// When the caller asks to be called back, as a local time inside the calling window:
 /// "in an hour", "after 30 minutes", "tomorrow morning", "at 5", "this evening",
@@ -237,7 +246,7 @@ fn relative_minutes(words: &[String]) -> Option<i64> {
 pub fn resolve_callback_time(text: &str, now: NaiveDateTime) -> Option<NaiveDateTime> {
     let words = normalize(text);
     if let Some(minutes) = relative_minutes(&words) {
-        return Some(within_calling_window(round_up_quarter(now + Duration::minutes(minutes))));
+        return Some(within_calling_window(round_up_quarter(now + Duration::minutes(minutes.max(MIN_CALLBACK_LEAD_MIN)))));
     }
     let joined = format!(" {} ", words.join(" "));
     let today = now.date();
@@ -256,8 +265,8 @@ pub fn resolve_callback_time(text: &str, now: NaiveDateTime) -> Option<NaiveDate
         (None, None) => return None,
         (Some(d), None) if d == today => return None,
         (Some(d), None) => at(d, 10),
-        (Some(d), Some((start, _))) => at(d, start),
-        (None, Some((start, end))) => {
+        (Some(d), Some((start, _))) if d != today => at(d, start),
+        (_, Some((start, end))) => {
             let t = at(today, start);
             if t > now {
                 t
@@ -280,23 +289,32 @@ pub fn callback_slot(text: &str, now: DateTime<FixedOffset>) -> String {
     now.offset().from_local_datetime(&at).single().unwrap_or(now).format("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
-const ADDRESS_WORDS: [&str; 30] = [
-    "road", "rd", "street", "nagar", "layout", "colony", "sector", "block", "flat", "floor", "apartment", "apartments", "society", "lane", "cross",
-    "main", "marg", "phase", "stage", "tower", "plot", "villa", "enclave", "gali", "chowk", "pin", "pincode", "house", "building", "avenue",
+/// Words that make a number part of an address ("45 Brigade Road", "flat 302").
+const ADDRESS_WORDS: [&str; 26] = [
+    "road", "rd", "street", "nagar", "layout", "colony", "sector", "flat", "apartment", "apartments", "society", "lane", "cross", "marg", "phase",
+    "stage", "tower", "plot", "villa", "enclave", "gali", "chowk", "pin", "pincode", "building", "avenue",
 ];
+/// A number followed by one of these is a time, a count or an amount, not a house number.
+const NOT_ADDRESS_UNITS: [&str; 16] = ["am", "pm", "baje", "o'clock", "minutes", "minute", "hours", "hour", "days", "day", "calls", "times", "rupees", "rs", "percent", "items"];
 
 /// An address in the caller's words ("no, it's 45 Brigade Road, Indiranagar now"): a
-/// number together with an address word. Returns the words from the first number or
-/// address word on, without trailing fillers.
+/// house or pin number together with an address word. Returns the words from the first
+/// number or address word on, without trailing fillers.
 pub fn spoken_address(text: &str) -> Option<String> {
     let tokens: Vec<&str> = text.split_whitespace().collect();
-    let bare = |t: &str| t.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
-    let has_number = tokens.iter().any(|t| t.chars().any(|c| c.is_ascii_digit()));
+    let bare = |t: &str| t.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_lowercase();
+    let is_number = |i: usize| {
+        let t = bare(tokens[i]);
+        let ordinal_date = ["st", "nd", "rd", "th"].iter().any(|s| t.ends_with(s)) && !tokens.get(i + 1).is_some_and(|n| ADDRESS_WORDS.contains(&bare(n).as_str()));
+        let unit = tokens.get(i + 1).is_some_and(|n| NOT_ADDRESS_UNITS.contains(&bare(n).as_str()));
+        t.chars().any(|c| c.is_ascii_digit()) && !ordinal_date && !unit
+    };
+    let has_number = (0..tokens.len()).any(is_number);
     let has_word = tokens.iter().any(|t| ADDRESS_WORDS.contains(&bare(t).as_str()));
     if !(has_number && has_word) {
         return None;
     }
-    let start = tokens.iter().position(|t| t.chars().any(|c| c.is_ascii_digit()) || ADDRESS_WORDS.contains(&bare(t).as_str()))?;
+    let start = (0..tokens.len()).find(|&i| is_number(i) || ADDRESS_WORDS.contains(&bare(tokens[i]).as_str()))?;
     let mut end = tokens.len();
     while end > start + 1 && matches!(bare(tokens[end - 1]).as_str(), "now" | "please" | "only" | "hai" | "ji" | "sir" | "madam") {
         end -= 1;
@@ -361,10 +379,15 @@ mod tests {
         assert_eq!(cb("next week").as_deref(), Some("2026-11-30 10:00"));
         assert_eq!(cb("tonight").as_deref(), Some("2026-11-26 19:00"));
         assert_eq!(cb("call me in 12 hours").as_deref(), Some("2026-11-27 09:00"), "23:05 is outside the window");
+        assert_eq!(cb("call me after forty-five minutes").as_deref(), Some("2026-11-26 12:00"));
+        assert_eq!(cb("two and a half hours").as_deref(), Some("2026-11-26 13:45"));
+        assert_eq!(cb("wait a minute, no, call me back in an hour").as_deref(), Some("2026-11-26 12:15"), "the longest mention");
+        assert_eq!(cb("give me five minutes").as_deref(), Some("2026-11-26 11:30"), "at least 15 minutes ahead");
         assert_eq!(cb("I am busy, call me later"), None);
         let late = d("2026-11-26").and_hms_opt(17, 10, 0).unwrap();
         assert_eq!(resolve_callback_time("call me this evening", late).map(|t| t.format("%H:%M").to_string()).as_deref(), Some("18:15"));
         assert_eq!(resolve_callback_time("in the morning", late).unwrap().date(), d("2026-11-27"));
+        assert_eq!(resolve_callback_time("call me today evening", late).map(|t| t.format("%H:%M").to_string()).as_deref(), Some("18:15"));
         assert_eq!(default_callback_time(now).format("%H:%M").to_string(), "13:15");
         assert_eq!(default_callback_time(late.with_hour(20).unwrap()).format("%Y-%m-%d %H:%M").to_string(), "2026-11-27 09:00");
     }
@@ -381,6 +404,11 @@ mod tests {
         assert!(spoken_address("deliver between 2 and 4").is_none());
         assert!(spoken_address("come on the 5th").is_none());
         assert!(spoken_address("block my number").is_none());
+        assert!(spoken_address("main 6 baje ke baad ghar pe hoon").is_none());
+        assert!(spoken_address("block my number, I get 10 calls a day").is_none());
+        assert!(spoken_address("the parcel is lying on the floor for 3 days").is_none());
+        assert!(spoken_address("deliver on the 28th to my building").is_none());
+        assert_eq!(spoken_address("it's on 5th cross, 2nd stage").as_deref(), Some("5th cross, 2nd stage"));
     }
 
     #[test]

@@ -30,6 +30,11 @@ impl MiniLm {
 }
 
 impl Embedder for MiniLm {
+    /// The uncased WordPiece vocabulary holds about 20,000 whole English words.
+    fn knows_word(&self, word: &str) -> bool {
+        self.tokenizer.token_to_id(word).is_some()
+    }
+
     fn embed(&mut self, text: &str) -> Result<Vec<f32>, EngineError> {
         let enc = self.tokenizer.encode(text, true).map_err(|e| EngineError::input("minilm", e))?;
         let n = enc.len();

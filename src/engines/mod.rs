@@ -50,4 +50,9 @@ pub trait TextToSpeech: Send {
 /// Sentence embeddings, L2-normalised.
 pub trait Embedder: Send {
     fn embed(&mut self, text: &str) -> Result<Vec<f32>, EngineError>;
+    /// Whether `word` (lower case) is a whole word of the embedder's vocabulary: a real
+    /// word, not a misrecognition to correct. Embedders without a vocabulary know none.
+    fn knows_word(&self, _word: &str) -> bool {
+        false
+    }
 }
