@@ -20,7 +20,7 @@ pub struct EchoConfig {
 
 impl Default for EchoConfig {
     fn default() -> Self {
-        EchoConfig { initial_erl_db: 12.0, margin_db: 6.0, max_delay_ms: 300 }
+        EchoConfig { initial_erl_db: 12.0, margin_db: 3.0, max_delay_ms: 300 }
     }
 }
 

@@ -59,13 +59,16 @@ pub fn run_call(
     let mut line = Channel::new(channel, rate, speech_rms);
     let mut st = State::default();
 
-    // Scripted caller state: next turn, and the time from which its cue may fire.
+    // Scripted caller state: next turn, and the times from which its cue may fire: a
+    // `bot_start` counts from the start of the caller's previous turn (the reply may
+    // start while its trailing silence still plays), a `bot_done` from its end.
     let mut next_turn = 0usize;
-    let mut armed_at = 0u64;
+    let (mut armed_start, mut armed_at) = (0u64, 0u64);
     let mut start_at = Some(0u64);
     if let Some((audio, None, delay)) = turns.first() {
         let begin = delay * rate as u64 / 1000;
         place(&mut caller_track, begin as usize, audio);
+        armed_start = begin * 1000 / rate as u64;
         armed_at = (begin + audio.len() as u64) * 1000 / rate as u64;
         next_turn = 1;
     }
@@ -90,11 +93,13 @@ pub fn run_call(
         }
         // Cue the next scripted turn.
         if let Some((audio, Some(cue), delay)) = turns.get(next_turn) {
-            if let Some(&(at, _)) = st.bot_events.iter().find(|(at, c)| *at >= armed_at && c == cue) {
+            let from = if *cue == Cue::BotStart { armed_start } else { armed_at };
+            if let Some(&(at, _)) = st.bot_events.iter().find(|(at, c)| *at >= from && c == cue) {
                 let begin_ms = at + delay;
                 if begin_ms <= t {
                     let begin = (begin_ms * rate as u64 / 1000) as usize;
                     place(&mut caller_track, begin, audio);
+                    armed_start = begin_ms;
                     armed_at = begin_ms + audio.len() as u64 * 1000 / rate as u64;
                     next_turn += 1;
                 }
