@@ -274,17 +274,18 @@ impl FlowDialogue {
         self.date_problem = None;
         if let Some(d) = resolve_date(text, local.date()) {
             // Deliveries and pickups are booked from today up to MAX_DAYS_AHEAD.
-            self.date_problem = if d < local.date() {
+            let today = local.date();
+            self.date_problem = if d < today {
                 Some("That day has already passed.")
-            } else if d > local.date() + chrono::Duration::days(MAX_DAYS_AHEAD) {
+            } else if d > today + chrono::Duration::days(MAX_DAYS_AHEAD) {
                 Some("I can only book up to thirty days ahead.")
             } else {
-                self.slots.insert("date".into(), d.to_string());
                 None
             };
-            if self.date_problem.is_some() {
-                self.slots.remove("date");
-            }
+            match self.date_problem {
+                None => self.slots.insert("date".into(), d.to_string()),
+                Some(_) => self.slots.remove("date"),
+            };
         }
         if let Some((a, b)) = resolve_time_window(text) {
             self.slots.insert("time_window".into(), format!("{a}-{b}"));

@@ -110,18 +110,28 @@ const IDIOMS: &[(&[&str], &str)] = &[
 /// Rewrites the idioms the caller said as one phrase ("No. Problem is..." is not one).
 fn rewrite_idioms(text: &str, words: Vec<String>) -> Vec<String> {
     let said = text.to_lowercase();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    replace_runs(&words, |rest| {
+        IDIOMS.iter().find(|(from, _)| rest.starts_with(from) && said.contains(&from.join(" "))).map(|(from, to)| (from.len(), vec![to.to_string()]))
+    })
+}
+
+/// Left to right, replaces the run of words `find` recognises at each position
+/// (returning its length and replacement); other words pass through.
+fn replace_runs(words: &[&str], find: impl Fn(&[&str]) -> Option<(usize, Vec<String>)>) -> Vec<String> {
     let mut out = Vec::with_capacity(words.len());
     let mut i = 0;
-    'words: while i < words.len() {
-        for (from, to) in IDIOMS {
-            if words.len() - i >= from.len() && from.iter().zip(&words[i..]).all(|(a, b)| a == b) && said.contains(&from.join(" ")) {
-                out.push(to.to_string());
-                i += from.len();
-                continue 'words;
+    while i < words.len() {
+        match find(&words[i..]) {
+            Some((n, to)) => {
+                out.extend(to);
+                i += n.max(1);
+            }
+            None => {
+                out.push(words[i].to_string());
+                i += 1;
             }
         }
-        out.push(words[i].clone());
-        i += 1;
     }
     out
 }
@@ -346,20 +356,9 @@ impl Lexicon {
 
     /// Hinglish words and phrases in English: "ghar pe koi nahi hoga" -> "nobody is at home will be".
     pub fn gloss(&self, words: &[&str]) -> Vec<String> {
-        let mut out = Vec::with_capacity(words.len());
-        let mut i = 0;
-        'words: while i < words.len() {
-            for (from, to) in &self.gloss {
-                if words.len() - i >= from.len() && from.iter().zip(&words[i..]).all(|(a, b)| a == b) {
-                    out.extend(to.iter().cloned());
-                    i += from.len();
-                    continue 'words;
-                }
-            }
-            out.push(words[i].to_string());
-            i += 1;
-        }
-        out
+        replace_runs(words, |rest| {
+            self.gloss.iter().find(|(from, _)| from.len() <= rest.len() && from.iter().zip(rest).all(|(a, b)| a == b)).map(|(from, to)| (from.len(), to.clone()))
+        })
     }
 }
 
