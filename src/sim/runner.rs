@@ -141,7 +141,7 @@ pub fn run_call(
         }
     }
     let mut summary = summarize(&st.events, &st.bot_frames_ms);
-    check_expectations(&mut summary, expect, &call);
+    check_expectations(&mut summary, expect, &call, st.handoff_reason.as_deref());
     let mut bot_track = st.bot_track;
     caller_track.resize(caller_track.len().max(bot_track.len()), 0.0);
     bot_track.resize(caller_track.len(), 0.0);
@@ -168,6 +168,8 @@ struct State {
     bot_frames_ms: Vec<u64>,
     events: Vec<TimedEvent>,
     bot_events: Vec<(u64, Cue)>,
+    /// Why the call went to a human, from the handoff packet.
+    handoff_reason: Option<String>,
 }
 
 impl State {
@@ -218,13 +220,14 @@ fn drain(call: &mut Call, engines: &mut SimEngines, cx: &mut State, now_us: u64)
                 }
                 cx.events.push(e);
             }
-            Output::Carrier(_) | Output::Handoff(_) | Output::Outcome(_) | Output::HangUp => {}
+            Output::Handoff(packet) => cx.handoff_reason = Some(packet.reason),
+            Output::Carrier(_) | Output::Outcome(_) | Output::HangUp => {}
         }
     }
     Ok(())
 }
 
-fn check_expectations(summary: &mut Summary, expect: &Expect, call: &Call) {
+fn check_expectations(summary: &mut Summary, expect: &Expect, call: &Call, handoff_reason: Option<&str>) {
     let mut failures = Vec::new();
     if let Some(want) = expect.outcome {
         if summary.outcome != Some(want.code()) {
@@ -234,6 +237,11 @@ fn check_expectations(summary: &mut Summary, expect: &Expect, call: &Call) {
     if let Some(want) = expect.handoff {
         if summary.handoff != want {
             failures.push(format!("handoff {}, expected {want}", summary.handoff));
+        }
+    }
+    if let Some(want) = &expect.handoff_reason {
+        if handoff_reason != Some(want.as_str()) {
+            failures.push(format!("handoff reason {handoff_reason:?}, expected {want}"));
         }
     }
     let slots = call.dialogue().slots();

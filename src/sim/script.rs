@@ -35,6 +35,8 @@ pub struct ScriptTurn {
 pub struct Expect {
     pub outcome: Option<Outcome>,
     pub handoff: Option<bool>,
+    /// The handoff packet's reason, e.g. "change_address".
+    pub handoff_reason: Option<String>,
     #[serde(default)]
     pub slots: std::collections::BTreeMap<String, String>,
 }
