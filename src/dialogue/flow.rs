@@ -102,7 +102,7 @@ impl FlowSpec {
 
     pub fn parse(text: &str, path: &Path) -> Result<Self, DialogueError> {
         let spec: FlowSpec = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
+            let line = super::toml_error_line(text, &e);
             DialogueError::Invalid { path: path.into(), reason: format!("line {line}: {}", e.message()) }
         })?;
         let bad = |needle: &str, field: String, reason: String| DialogueError::Invalid { path: path.into(), reason: format!("line {}: {field}: {reason}", line_of(text, needle)) };

@@ -283,7 +283,7 @@ impl Lexicon {
     pub fn parse(text: &str, path: &Path) -> Result<Self, DialogueError> {
         let invalid = |reason: String| DialogueError::Invalid { path: path.into(), reason };
         let file: LexiconFile = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
+            let line = super::toml_error_line(text, &e);
             invalid(format!("line {line}: {}", e.message()))
         })?;
         let check = |section: &str, key: &str| -> Result<Vec<String>, DialogueError> {

@@ -30,6 +30,11 @@ pub enum DialogueError {
 
 use crate::pipeline::EndpointConfig;
 
+/// 1-based line of a TOML parse error in `text`, for messages that name the line.
+pub(crate) fn toml_error_line(text: &str, e: &toml::de::Error) -> usize {
+    e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1)
+}
+
 /// What the dialogue understood from a caller turn.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct IntentResult {
