@@ -6,7 +6,9 @@ mod support;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use voxline::engines::{AsrOptions, Embedder, MiniLm, PiperVoice, SileroModel, TextToSpeech, VoiceActivity, WhisperAsr};
+use voxline::engines::{
+    AsrOptions, Embedder, MiniLm, PiperVoice, SileroModel, TextToSpeech, VoiceActivity, WhisperAsr,
+};
 use voxline::models::ModelDir;
 
 fn vad(c: &mut Criterion) {
@@ -36,7 +38,9 @@ fn asr(c: &mut Criterion) {
     for (label, audio) in support::utterances() {
         for (ctx_label, ctx) in [("ctx1500", Some(1500)), ("ctx_auto", None)] {
             let options = AsrOptions { audio_ctx: ctx, ..Default::default() };
-            group.bench_function(BenchmarkId::new(ctx_label, label), |b| b.iter(|| model.decode(&mut state, &audio, &options).unwrap()));
+            group.bench_function(BenchmarkId::new(ctx_label, label), |b| {
+                b.iter(|| model.decode(&mut state, &audio, &options).unwrap())
+            });
         }
     }
     group.finish();
@@ -52,7 +56,9 @@ fn tts(c: &mut Criterion) {
 
 fn embeddings(c: &mut Criterion) {
     let mut m = MiniLm::load(&ModelDir::from_env()).unwrap();
-    c.bench_function("minilm_sentence", |b| b.iter(|| m.embed("haan ji, please confirm my order for tomorrow").unwrap()));
+    c.bench_function("minilm_sentence", |b| {
+        b.iter(|| m.embed("haan ji, please confirm my order for tomorrow").unwrap())
+    });
 }
 
 criterion_group!(benches, vad, embeddings, tts, asr);

@@ -28,7 +28,10 @@ fn main() {
     let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
     let date_accuracy = |file: &str| {
         let rows = read_tsv(&root.join(file)).unwrap();
-        let right = rows.iter().filter(|(t, want)| resolve_date(t, today).map(|d| d.to_string()).as_deref() == Some(want.as_str())).count();
+        let right = rows
+            .iter()
+            .filter(|(t, want)| resolve_date(t, today).map(|d| d.to_string()).as_deref() == Some(want.as_str()))
+            .count();
         (rows.len(), (right as f64 / rows.len() as f64 * 1000.0).round() / 1000.0)
     };
     let (date_cases, date_acc) = date_accuracy("tests/data/dates.tsv");

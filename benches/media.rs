@@ -8,8 +8,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use voxline::call::{Call, CallConfig, Input};
 use voxline::dialogue::BuiltinCod;
-use voxline::media::{Codec, Frame, JitterBuffer, JitterConfig, MediaTime, StreamResampler};
 use voxline::engines::SileroModel;
+use voxline::media::{Codec, Frame, JitterBuffer, JitterConfig, MediaTime, StreamResampler};
 use voxline::models::ModelDir;
 
 fn frames_8k() -> Vec<Vec<f32>> {
@@ -20,8 +20,18 @@ fn codecs(c: &mut Criterion) {
     let frames = frames_8k();
     let wire: Vec<Vec<u8>> = frames.iter().map(|f| Codec::Pcmu.encode(f)).collect();
     let mut i = 0;
-    c.bench_function("pcmu_decode_20ms", |b| b.iter(|| { i = (i + 1) % wire.len(); Codec::Pcmu.decode(&wire[i]).unwrap() }));
-    c.bench_function("pcmu_encode_20ms", |b| b.iter(|| { i = (i + 1) % frames.len(); Codec::Pcmu.encode(&frames[i]) }));
+    c.bench_function("pcmu_decode_20ms", |b| {
+        b.iter(|| {
+            i = (i + 1) % wire.len();
+            Codec::Pcmu.decode(&wire[i]).unwrap()
+        })
+    });
+    c.bench_function("pcmu_encode_20ms", |b| {
+        b.iter(|| {
+            i = (i + 1) % frames.len();
+            Codec::Pcmu.encode(&frames[i])
+        })
+    });
 }
 
 fn jitter(c: &mut Criterion) {
@@ -57,7 +67,9 @@ fn call_frame(c: &mut Criterion) {
     let model = SileroModel::load(&ModelDir::from_env()).unwrap();
     let frames = frames_8k();
     let ctx = serde_json::json!({"customer": {"name": "Priya"}});
-    let mut call = Call::new(CallConfig::default(), Box::new(model.detector(8000).unwrap()), Box::new(BuiltinCod::new(&ctx))).unwrap();
+    let mut call =
+        Call::new(CallConfig::default(), Box::new(model.detector(8000).unwrap()), Box::new(BuiltinCod::new(&ctx)))
+            .unwrap();
     let mut n = 0u64;
     c.bench_function("call_frame_20ms", |b| {
         b.iter(|| {

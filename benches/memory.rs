@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde_json::json;
 use voxline::call::{Call, CallConfig, Input};
 use voxline::dialogue::BuiltinCod;
-use voxline::media::{Frame, MediaTime};
 use voxline::engines::{AsrOptions, AsrPool, Embedder, MiniLm, SileroModel, TtsService, VoiceActivity, WhisperAsr};
+use voxline::media::{Frame, MediaTime};
 use voxline::models::ModelDir;
 
 fn rss_mib() -> (f64, f64) {
@@ -51,7 +51,9 @@ fn main() {
     let before = rss_kib();
     let mut calls = Vec::new();
     for _ in 0..calls_n {
-        let mut call = Call::new(CallConfig::default(), Box::new(silero.detector(8000).unwrap()), Box::new(BuiltinCod::new(&ctx))).unwrap();
+        let mut call =
+            Call::new(CallConfig::default(), Box::new(silero.detector(8000).unwrap()), Box::new(BuiltinCod::new(&ctx)))
+                .unwrap();
         call.handle_input(Duration::ZERO, Input::Start);
         for (i, f) in caller.chunks_exact(160).enumerate() {
             let frame = Frame::new(MediaTime::new(i as u64 * 160, 8000), f.to_vec());

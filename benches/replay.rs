@@ -20,11 +20,16 @@ fn main() {
     scripts.sort();
     let mut engines = SimEngines::load(&ModelDir::from_env(), 8000).unwrap();
     let mut runs = Vec::new();
-    let (mut latencies, mut reactions, mut false_barge_ins, mut self_interruptions, mut failed) = (Vec::new(), Vec::new(), 0, 0, 0);
-    for (line, channel) in [("clean", ChannelOptions::default()), ("echo-20:60", ChannelOptions { echo: Some((-20.0, 60)), ..Default::default() })] {
+    let (mut latencies, mut reactions, mut false_barge_ins, mut self_interruptions, mut failed) =
+        (Vec::new(), Vec::new(), 0, 0, 0);
+    for (line, channel) in [
+        ("clean", ChannelOptions::default()),
+        ("echo-20:60", ChannelOptions { echo: Some((-20.0, 60)), ..Default::default() }),
+    ] {
         for path in &scripts {
             let script = CallerScript::load(path).unwrap();
-            let dialogue = sim::load_dialogue(&models_dir(), &sim::prompts_dir(), &script.flow, &script.context).unwrap();
+            let dialogue =
+                sim::load_dialogue(&models_dir(), &sim::prompts_dir(), &script.flow, &script.context).unwrap();
             let turns = sim::load_turns(&script, 8000).unwrap();
             let out = sim::run_call(&mut engines, dialogue, turns, channel, realtime, &script.expect).unwrap();
             let s = out.summary;

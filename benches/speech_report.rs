@@ -8,7 +8,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use voxline::engines::{ort_environment, AsrOptions, Embedder, MiniLm, PiperVoice, SileroModel, TextToSpeech, TtsService, VoiceActivity, WhisperAsr};
+use voxline::engines::{
+    ort_environment, AsrOptions, Embedder, MiniLm, PiperVoice, SileroModel, TextToSpeech, TtsService, VoiceActivity,
+    WhisperAsr,
+};
 use voxline::eval::wer;
 use voxline::models::ModelDir;
 
@@ -34,7 +37,12 @@ fn memory_mib() -> (f64, f64) {
 
 fn labels() -> Vec<(String, String)> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("audio-fixtures/labels.tsv");
-    std::fs::read_to_string(path).unwrap().lines().filter_map(|l| l.split_once('\t')).map(|(a, b)| (a.into(), b.into())).collect()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(a, b)| (a.into(), b.into()))
+        .collect()
 }
 
 fn main() {
@@ -62,7 +70,10 @@ fn main() {
                 }
             }
         });
-        vad.insert(format!("{rate}"), json!((t.as_secs_f64() * 1e6 / (20 * chunks.len()) as f64 * 10.0).round() / 10.0));
+        vad.insert(
+            format!("{rate}"),
+            json!((t.as_secs_f64() * 1e6 / (20 * chunks.len()) as f64 * 10.0).round() / 10.0),
+        );
     }
 
     // ASR latency: median of 5 decodes per utterance and context.
@@ -97,7 +108,13 @@ fn main() {
             let options = AsrOptions { prompt, ..Default::default() };
             let pairs: Vec<(bool, String, String)> = labels()
                 .into_iter()
-                .map(|(name, expected)| (name.starts_with("in_"), expected, whisper.decode(&mut state, &support::fixture_16k(band, &name), &options).unwrap().text))
+                .map(|(name, expected)| {
+                    (
+                        name.starts_with("in_"),
+                        expected,
+                        whisper.decode(&mut state, &support::fixture_16k(band, &name), &options).unwrap().text,
+                    )
+                })
                 .collect();
             // `in_*`: espeak's Hindi voice reading English (Indian-accented); reported apart.
             for (suffix, accented) in [("", false), ("_indian_accent", true)] {
@@ -123,7 +140,9 @@ fn main() {
     let total = start.elapsed();
     let audio_secs = samples as f64 / tts.sample_rate() as f64;
 
-    let embed: Vec<f64> = (0..50).map(|i| ms(timed(|| minilm.embed(&format!("haan ji, please confirm my order number {i}")).unwrap()).1)).collect();
+    let embed: Vec<f64> = (0..50)
+        .map(|i| ms(timed(|| minilm.embed(&format!("haan ji, please confirm my order number {i}")).unwrap()).1))
+        .collect();
     let (rss_after, hwm) = memory_mib();
 
     let report = json!({

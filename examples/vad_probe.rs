@@ -10,7 +10,7 @@ fn main() {
     let n = d.chunk_samples();
     for (i, c) in pcm.samples.chunks_exact(n).enumerate() {
         let p = d.speech_probability(c).unwrap();
-        let e = (c.iter().map(|x| x*x).sum::<f32>() / n as f32).sqrt();
+        let e = (c.iter().map(|x| x * x).sum::<f32>() / n as f32).sqrt();
         println!("{:5} ms p={:.2} rms={:.3}", i * n * 1000 / pcm.rate as usize, p, e);
     }
 }

@@ -164,7 +164,10 @@ enum FlowsAction {
 
 fn parse_costs(s: &str) -> Result<(u64, u64), String> {
     let (a, t) = s.split_once(':').ok_or("expected ASR_MS:TTS_SENTENCE_MS, e.g. 350:150")?;
-    Ok((a.trim().parse().map_err(|e| format!("ASR_MS: {e}"))?, t.trim().parse().map_err(|e| format!("TTS_SENTENCE_MS: {e}"))?))
+    Ok((
+        a.trim().parse().map_err(|e| format!("ASR_MS: {e}"))?,
+        t.trim().parse().map_err(|e| format!("TTS_SENTENCE_MS: {e}"))?,
+    ))
 }
 
 fn chat(dir: &ModelDir, prompts: &std::path::Path, flow: &str, context: &std::path::Path) -> Result<()> {
@@ -177,7 +180,11 @@ fn chat(dir: &ModelDir, prompts: &std::path::Path, flow: &str, context: &std::pa
             println!("     intent {} ({:.2}) slots {:?}", intent.name, intent.confidence, intent.slots);
         }
         if let Some(end) = &turn.end {
-            println!("-- outcome {}{}", end.outcome.code(), end.handoff.as_deref().map(|r| format!(", handoff: {r}")).unwrap_or_default());
+            println!(
+                "-- outcome {}{}",
+                end.outcome.code(),
+                end.handoff.as_deref().map(|r| format!(", handoff: {r}")).unwrap_or_default()
+            );
             return Ok(());
         }
         print!("you: ");
@@ -226,7 +233,11 @@ fn main() -> Result<()> {
                 println!("fetched {name}");
             }
             if !quiet || !report.fetched.is_empty() {
-                println!("{} model files verified in {}", report.present.len() + report.fetched.len(), dir.root.display());
+                println!(
+                    "{} model files verified in {}",
+                    report.present.len() + report.fetched.len(),
+                    dir.root.display()
+                );
             }
         }
         Command::Models { action: ModelsAction::Verify } => {
@@ -256,7 +267,14 @@ fn main() -> Result<()> {
             let dialogue = sim::load_dialogue(&dir, &prompts, &flow, &context)?;
             let mut engines = SimEngines::load(&dir, 8000)?;
             let audio = sim::load_audio(&recording, engines.rate())?;
-            let result = sim::run_call(&mut engines, dialogue, sim::Caller::Recording(audio), line.channel(), line.realtime, &Expect::default())?;
+            let result = sim::run_call(
+                &mut engines,
+                dialogue,
+                sim::Caller::Recording(audio),
+                line.channel(),
+                line.realtime,
+                &Expect::default(),
+            )?;
             sim::write_outputs(&out, &stem(&recording), &result)?;
             println!("{}", serde_json::to_string(&result.summary)?);
         }

@@ -39,7 +39,8 @@ fn fit(samples: &[f32], len: usize) -> Vec<f32> {
 }
 
 pub const TEN_WORDS: &str = "Your order of running shoes will arrive on Friday morning.";
-pub const DOMAIN_PROMPT: &str = "Order, COD, cash on delivery, pickup, refund, address, delivery, cancel, reschedule, return.";
+pub const DOMAIN_PROMPT: &str =
+    "Order, COD, cash on delivery, pickup, refund, address, delivery, cancel, reschedule, return.";
 
 /// A `/proc/self/status` field in KiB (`VmRSS`, `VmHWM`), 0 where unavailable.
 pub fn status_kib(key: &str) -> f64 {

@@ -9,4 +9,7 @@ mod types;
 
 pub use config::CallConfig;
 pub use session::Call;
-pub use types::{AsrRequest, CarrierCommand, Event, HandoffPacket, Input, Output, StageLatency, TimedEvent, TranscriptLine, TtsChunk, TtsRequest};
+pub use types::{
+    AsrRequest, CarrierCommand, Event, HandoffPacket, Input, Output, StageLatency, TimedEvent, TranscriptLine,
+    TtsChunk, TtsRequest,
+};

@@ -1,7 +1,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use super::types::{ms, AsrRequest, CarrierCommand, Event, HandoffPacket, Input, Output, StageLatency, TimedEvent, TranscriptLine, TtsChunk, TtsRequest};
+use super::types::{
+    ms, AsrRequest, CarrierCommand, Event, HandoffPacket, Input, Output, StageLatency, TimedEvent, TranscriptLine,
+    TtsChunk, TtsRequest,
+};
 use super::CallConfig;
 use crate::dialogue::{BotTurn, CallEnd, Dialogue, Outcome};
 use crate::engines::{EngineError, VoiceActivity};
@@ -16,7 +19,9 @@ const TAIL_MS: u64 = 100;
 enum AsrKind {
     Partial,
     /// A final decode started at the first short silence, valid if speech does not resume.
-    Speculative { covers: u64 },
+    Speculative {
+        covers: u64,
+    },
     Final,
 }
 
@@ -75,7 +80,10 @@ pub struct Call {
 impl Call {
     pub fn new(cfg: CallConfig, vad: Box<dyn VoiceActivity>, dialogue: Box<dyn Dialogue>) -> Result<Self, EngineError> {
         if vad.sample_rate() != cfg.rate {
-            return Err(EngineError::input("call", format!("VAD runs at {} Hz, call at {} Hz", vad.sample_rate(), cfg.rate)));
+            return Err(EngineError::input(
+                "call",
+                format!("VAD runs at {} Hz, call at {} Hz", vad.sample_rate(), cfg.rate),
+            ));
         }
         Ok(Call {
             detector: SpeechDetector::new(vad, cfg.vad),
@@ -127,7 +135,8 @@ impl Call {
         if self.ended {
             return None;
         }
-        let false_interruption = self.pause.as_ref().map(|p| p.since + Duration::from_millis(self.cfg.false_interruption_ms as u64));
+        let false_interruption =
+            self.pause.as_ref().map(|p| p.since + Duration::from_millis(self.cfg.false_interruption_ms as u64));
         let listening = self.user.as_ref().map(|_| self.now + FRAME);
         let greet = self.greet_at.filter(|_| !self.greeted);
         [self.next_frame_at, self.no_input_at, false_interruption, listening, greet].into_iter().flatten().min()
@@ -221,7 +230,13 @@ impl Call {
             let ms = ms(self.now.saturating_sub(self.tts_requested_at));
             self.emit(Event::Latency { stage: StageLatency::TtsFirstAudio, ms });
         }
-        self.playout.enqueue(PlayoutSegment { turn: self.bot_turn, index: chunk.index, text: chunk.text, samples: chunk.samples, last: chunk.last });
+        self.playout.enqueue(PlayoutSegment {
+            turn: self.bot_turn,
+            index: chunk.index,
+            text: chunk.text,
+            samples: chunk.samples,
+            last: chunk.last,
+        });
         if self.next_frame_at.is_none() && !self.playout.is_paused() {
             self.next_frame_at = Some(self.now);
         }
@@ -240,7 +255,10 @@ impl Call {
                 self.emit_at(ms(at), Event::PlayoutStart);
                 if let Some(from) = self.respond_from.take() {
                     let from_ms = self.samples_to_ms(from);
-                    self.emit_at(ms(at), Event::Latency { stage: StageLatency::Response, ms: ms(at).saturating_sub(from_ms) });
+                    self.emit_at(
+                        ms(at),
+                        Event::Latency { stage: StageLatency::Response, ms: ms(at).saturating_sub(from_ms) },
+                    );
                 }
             }
             self.echo.sent(start.samples, &tick.samples);
@@ -405,7 +423,13 @@ impl Call {
         let audio = self.turn_audio(until);
         let prompt = self.dialogue.asr_prompt();
         self.asr.insert(id, (kind, self.now));
-        self.out.push_back(Output::Asr(AsrRequest { id, audio, rate: self.cfg.rate, partial: kind == AsrKind::Partial, prompt }));
+        self.out.push_back(Output::Asr(AsrRequest {
+            id,
+            audio,
+            rate: self.cfg.rate,
+            partial: kind == AsrKind::Partial,
+            prompt,
+        }));
         id
     }
 
@@ -455,7 +479,8 @@ impl Call {
             self.finalize(text);
             return;
         }
-        let in_flight = self.asr.iter().find(|(_, (k, _))| *k == AsrKind::Speculative { covers: voiced_end }).map(|(id, _)| *id);
+        let in_flight =
+            self.asr.iter().find(|(_, (k, _))| *k == AsrKind::Speculative { covers: voiced_end }).map(|(id, _)| *id);
         let id = match in_flight {
             Some(id) => id,
             None => self.request_asr(AsrKind::Final, voiced_end),
@@ -532,7 +557,11 @@ impl Call {
             self.yield_turn();
         }
         self.user = None;
-        self.transcript.push(TranscriptLine { speaker: "caller", text: format!("[dtmf {digit}]"), at_ms: ms(self.now) });
+        self.transcript.push(TranscriptLine {
+            speaker: "caller",
+            text: format!("[dtmf {digit}]"),
+            at_ms: ms(self.now),
+        });
         let turn = self.dialogue.on_dtmf(digit);
         self.respond(turn);
     }
@@ -549,7 +578,8 @@ impl Call {
         if let Some(p) = &self.pause {
             if self.now >= p.since + Duration::from_millis(self.cfg.false_interruption_ms as u64) {
                 let words = self.user.as_ref().is_some_and(|u| {
-                    u.partial_text.as_deref().is_some_and(|t| !t.trim().is_empty()) || u.spec_text.as_ref().is_some_and(|(_, t)| !t.trim().is_empty())
+                    u.partial_text.as_deref().is_some_and(|t| !t.trim().is_empty())
+                        || u.spec_text.as_ref().is_some_and(|(_, t)| !t.trim().is_empty())
                 });
                 if !words {
                     self.resume("false_interruption");

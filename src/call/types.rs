@@ -15,10 +15,15 @@ pub enum Input {
     /// Caller audio at the call rate.
     Audio(Frame),
     Dtmf(char),
-    Asr { id: u64, text: String },
+    Asr {
+        id: u64,
+        text: String,
+    },
     Tts(TtsChunk),
     /// The engine could not synthesize request `id`.
-    TtsFailed { id: u64 },
+    TtsFailed {
+        id: u64,
+    },
     /// The carrier reports a mark as played.
     MarkPlayed(String),
     /// The caller hung up.
@@ -98,20 +103,44 @@ pub enum StageLatency {
 pub enum Event {
     SpeechStart,
     SpeechEnd,
-    AsrPartial { text: String },
-    AsrFinal { text: String },
-    Intent { name: String, confidence: f32, slots: BTreeMap<String, String> },
-    BotSay { text: String },
+    AsrPartial {
+        text: String,
+    },
+    AsrFinal {
+        text: String,
+    },
+    Intent {
+        name: String,
+        confidence: f32,
+        slots: BTreeMap<String, String>,
+    },
+    BotSay {
+        text: String,
+    },
     PlayoutStart,
     /// Caller speech over the bot paused playout while its words are recognised.
     PlayoutPause,
     /// Playout continued: `backchannel` from where it paused, `false_interruption` from the sentence start.
-    PlayoutResume { reason: &'static str },
-    PlayoutStop { reason: &'static str, heard_text: String },
-    Dtmf { digit: String },
-    Handoff { reason: String },
-    Outcome { code: &'static str },
-    Latency { stage: StageLatency, ms: u64 },
+    PlayoutResume {
+        reason: &'static str,
+    },
+    PlayoutStop {
+        reason: &'static str,
+        heard_text: String,
+    },
+    Dtmf {
+        digit: String,
+    },
+    Handoff {
+        reason: String,
+    },
+    Outcome {
+        code: &'static str,
+    },
+    Latency {
+        stage: StageLatency,
+        ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -24,11 +24,31 @@ pub struct BuiltinCod {
     slots: BTreeMap<String, String>,
 }
 
-const AFFIRM: &[&str] = &["yes", "yeah", "yep", "haan", "han", "ji", "correct", "confirm", "sure", "okay", "ok", "right", "theek", "available", "will"];
+const AFFIRM: &[&str] = &[
+    "yes",
+    "yeah",
+    "yep",
+    "haan",
+    "han",
+    "ji",
+    "correct",
+    "confirm",
+    "sure",
+    "okay",
+    "ok",
+    "right",
+    "theek",
+    "available",
+    "will",
+];
 const DENY: &[&str] = &["no", "nahi", "nahin", "not", "don't", "dont", "cancel"];
 
 fn words(text: &str) -> Vec<String> {
-    text.to_lowercase().split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).map(String::from).collect()
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 fn intent(text: &str) -> (&'static str, f32) {
@@ -63,7 +83,9 @@ impl BuiltinCod {
         let items = context
             .pointer("/order/items")
             .and_then(Value::as_array)
-            .map(|items| items.iter().filter_map(|i| i.get("name").and_then(Value::as_str)).collect::<Vec<_>>().join(" and "))
+            .map(|items| {
+                items.iter().filter_map(|i| i.get("name").and_then(Value::as_str)).collect::<Vec<_>>().join(" and ")
+            })
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "your items".into());
         let amount = context.pointer("/order/amount").and_then(Value::as_str).unwrap_or("the amount due").to_string();
@@ -72,7 +94,9 @@ impl BuiltinCod {
 
     fn question(&self) -> String {
         match self.state {
-            State::ConfirmOrder => format!("Can you confirm your cash on delivery order of {} for {} rupees?", self.items, self.amount),
+            State::ConfirmOrder => {
+                format!("Can you confirm your cash on delivery order of {} for {} rupees?", self.items, self.amount)
+            }
             State::ConfirmAvailability => "Will you be available to receive it?".into(),
             State::Done => String::new(),
         }
@@ -102,7 +126,11 @@ impl Dialogue for BuiltinCod {
     }
 
     fn greet(&mut self) -> BotTurn {
-        let say = format!("Hello {}, this is an automated assistant calling about your order. {}", self.name, self.question());
+        let say = format!(
+            "Hello {}, this is an automated assistant calling about your order. {}",
+            self.name,
+            self.question()
+        );
         BotTurn { say, intent: None, end: None }
     }
 
@@ -110,10 +138,16 @@ impl Dialogue for BuiltinCod {
         let (name, confidence) = intent(text);
         let result = Some(IntentResult { name: name.into(), confidence, slots: BTreeMap::new() });
         match (name, self.state) {
-            ("stop_calling", _) => self.end("Understood. We will not call you again. Goodbye.", Outcome::OptedOut, None, result),
+            ("stop_calling", _) => {
+                self.end("Understood. We will not call you again. Goodbye.", Outcome::OptedOut, None, result)
+            }
             ("wrong_number", _) => self.end("Sorry for the trouble. Goodbye.", Outcome::WrongNumber, None, result),
-            ("ask_human", _) => self.end("Let me connect you to a member of our team.", Outcome::Handoff, Some("ask_human"), result),
-            ("callback_later", _) => self.end("No problem, we will call you back later. Goodbye.", Outcome::CallbackRequested, None, result),
+            ("ask_human", _) => {
+                self.end("Let me connect you to a member of our team.", Outcome::Handoff, Some("ask_human"), result)
+            }
+            ("callback_later", _) => {
+                self.end("No problem, we will call you back later. Goodbye.", Outcome::CallbackRequested, None, result)
+            }
             ("repeat", _) => BotTurn { say: self.question(), intent: result, end: None },
             ("affirm", State::ConfirmOrder) => {
                 self.slots.insert("order_confirmed".into(), "yes".into());
@@ -124,12 +158,24 @@ impl Dialogue for BuiltinCod {
                 self.slots.insert("available".into(), "yes".into());
                 self.end("Great, your order is confirmed. Thank you, goodbye.", Outcome::Confirmed, None, result)
             }
-            ("cancel_order" | "deny", State::ConfirmOrder) => self.end("Okay, I have cancelled your order. Goodbye.", Outcome::Cancelled, None, result),
-            ("deny", State::ConfirmAvailability) => self.end("Let me connect you to our team to arrange another time.", Outcome::Handoff, Some("not_available"), result),
+            ("cancel_order" | "deny", State::ConfirmOrder) => {
+                self.end("Okay, I have cancelled your order. Goodbye.", Outcome::Cancelled, None, result)
+            }
+            ("deny", State::ConfirmAvailability) => self.end(
+                "Let me connect you to our team to arrange another time.",
+                Outcome::Handoff,
+                Some("not_available"),
+                result,
+            ),
             _ => {
                 self.no_match += 1;
                 if self.no_match > 2 {
-                    return self.end("Let me connect you to a member of our team.", Outcome::Handoff, Some("no_match"), result);
+                    return self.end(
+                        "Let me connect you to a member of our team.",
+                        Outcome::Handoff,
+                        Some("no_match"),
+                        result,
+                    );
                 }
                 BotTurn { say: format!("Sorry, I did not get that. {}", self.question()), intent: result, end: None }
             }
@@ -150,7 +196,11 @@ impl Dialogue for BuiltinCod {
         if self.no_input > 2 {
             return self.end("We will try again later. Goodbye.", Outcome::NoResponse, None, None);
         }
-        BotTurn { say: format!("Are you still there? {} You can also press 1 for yes or 2 for no.", self.question()), intent: None, end: None }
+        BotTurn {
+            say: format!("Are you still there? {} You can also press 1 for yes or 2 for no.", self.question()),
+            intent: None,
+            end: None,
+        }
     }
 
     fn static_prompts(&self) -> Vec<String> {

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::intent::{Intent, IntentClassifier};
-use super::slots::{callback_slot, is_new_address, resolve_callback_time, resolve_date, resolve_time_window, spoken_address};
+use super::slots::{
+    callback_slot, is_new_address, resolve_callback_time, resolve_date, resolve_time_window, spoken_address,
+};
 use super::template::{references, render};
 use super::{BotTurn, CallEnd, Dialogue, DialogueError, IntentResult, Outcome};
 
@@ -77,7 +79,12 @@ fn global_step(intent: Intent) -> Option<Step> {
     Some(match intent {
         Intent::StopCalling => end("Understood. We will not call you again. Goodbye.", Outcome::OptedOut),
         Intent::WrongNumber => end("Sorry for the trouble. Goodbye.", Outcome::WrongNumber),
-        Intent::AskHuman => Step { say: Some("Let me connect you to a member of our team.".into()), end: Some(Outcome::Handoff), handoff: Some("ask_human".into()), ..Default::default() },
+        Intent::AskHuman => Step {
+            say: Some("Let me connect you to a member of our team.".into()),
+            end: Some(Outcome::Handoff),
+            handoff: Some("ask_human".into()),
+            ..Default::default()
+        },
         Intent::CallbackLater => Step {
             say: Some("Sure, we will call you back {slots.callback_time|when}. Goodbye.".into()),
             end: Some(Outcome::CallbackRequested),
@@ -105,7 +112,10 @@ impl FlowSpec {
             let line = super::toml_error_line(text, &e);
             DialogueError::Invalid { path: path.into(), reason: format!("line {line}: {}", e.message()) }
         })?;
-        let bad = |needle: &str, field: String, reason: String| DialogueError::Invalid { path: path.into(), reason: format!("line {}: {field}: {reason}", line_of(text, needle)) };
+        let bad = |needle: &str, field: String, reason: String| DialogueError::Invalid {
+            path: path.into(),
+            reason: format!("line {}: {field}: {reason}", line_of(text, needle)),
+        };
         if !spec.states.contains_key(&spec.start) {
             return Err(bad("start", "start".into(), format!("no state {:?}", spec.start)));
         }
@@ -117,14 +127,25 @@ impl FlowSpec {
             }
         }
         let disclosure = spec.greeting.to_lowercase();
-        if !(disclosure.contains("automated") || disclosure.contains("virtual assistant") || disclosure.contains(" ai ")) {
-            return Err(bad("greeting", "greeting".into(), "must disclose that the caller is talking to an automated assistant".into()));
+        if !(disclosure.contains("automated")
+            || disclosure.contains("virtual assistant")
+            || disclosure.contains(" ai "))
+        {
+            return Err(bad(
+                "greeting",
+                "greeting".into(),
+                "must disclose that the caller is talking to an automated assistant".into(),
+            ));
         }
         let check_template = |t: &str, field: String, needle: &str| -> Result<(), DialogueError> {
             for r in references(t).map_err(|e| bad(needle, field.clone(), e))? {
                 let root = r.path.split('.').next().unwrap_or_default();
                 if !CONTEXT_ROOTS.contains(&root) {
-                    return Err(bad(needle, field.clone(), format!("{{{}}} is not in the call context ({})", r.path, CONTEXT_ROOTS.join(", "))));
+                    return Err(bad(
+                        needle,
+                        field.clone(),
+                        format!("{{{}}} is not in the call context ({})", r.path, CONTEXT_ROOTS.join(", ")),
+                    ));
                 }
             }
             Ok(())
@@ -143,17 +164,26 @@ impl FlowSpec {
                 return Err(bad(needle, field, "a step needs `next`, `end` or `say`".into()));
             }
             if step.handoff.is_some() && step.end != Some(Outcome::Handoff) {
-                return Err(bad(needle, format!("{field}.end"), "a handoff step must end with outcome \"handoff\"".into()));
+                return Err(bad(
+                    needle,
+                    format!("{field}.end"),
+                    "a handoff step must end with outcome \"handoff\"".into(),
+                ));
             }
             if let Some(slot) = &step.needs {
                 if !SLOTS.contains(&slot.as_str()) {
-                    return Err(bad(needle, format!("{field}.needs"), format!("unknown slot {slot:?} (known: {})", SLOTS.join(", "))));
+                    return Err(bad(
+                        needle,
+                        format!("{field}.needs"),
+                        format!("unknown slot {slot:?} (known: {})", SLOTS.join(", ")),
+                    ));
                 }
             }
             Ok(())
         };
         for (intent, step) in &spec.on {
-            Intent::from_name(intent).ok_or_else(|| bad(&format!("{intent} ="), format!("on.{intent}"), "unknown intent".into()))?;
+            Intent::from_name(intent)
+                .ok_or_else(|| bad(&format!("{intent} ="), format!("on.{intent}"), "unknown intent".into()))?;
             check_step(step, format!("on.{intent}"), &format!("{intent} ="))?;
         }
         for (name, state) in &spec.states {
@@ -161,14 +191,17 @@ impl FlowSpec {
             check_template(&state.say, format!("states.{name}.say"), &header)?;
             for (intent, step) in &state.on {
                 let at = format!("{header}\0{intent} =");
-                Intent::from_name(intent).ok_or_else(|| bad(&at, format!("states.{name}.on.{intent}"), "unknown intent".into()))?;
+                Intent::from_name(intent)
+                    .ok_or_else(|| bad(&at, format!("states.{name}.on.{intent}"), "unknown intent".into()))?;
                 check_step(step, format!("states.{name}.on.{intent}"), &at)?;
             }
             for (digit, intent) in &state.dtmf {
                 if !matches!(digit.as_str(), "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "*" | "#") {
                     return Err(bad(&header, format!("states.{name}.dtmf"), format!("{digit:?} is not a key")));
                 }
-                Intent::from_name(intent).ok_or_else(|| bad(&header, format!("states.{name}.dtmf.{digit}"), format!("unknown intent {intent:?}")))?;
+                Intent::from_name(intent).ok_or_else(|| {
+                    bad(&header, format!("states.{name}.dtmf.{digit}"), format!("unknown intent {intent:?}"))
+                })?;
             }
         }
         Ok(spec)
@@ -181,7 +214,13 @@ impl FlowSpec {
         templates.extend(self.states.values().map(|s| s.say.as_str()));
         templates.extend(steps.filter_map(|s| s.say.as_deref()));
         let mut fields: Vec<String> = self.start_by.iter().map(|b| b.field.clone()).collect();
-        fields.extend(templates.iter().flat_map(|t| references(t).unwrap_or_default()).map(|r| r.path).filter(|p| !p.starts_with("slots.")));
+        fields.extend(
+            templates
+                .iter()
+                .flat_map(|t| references(t).unwrap_or_default())
+                .map(|r| r.path)
+                .filter(|p| !p.starts_with("slots.")),
+        );
         fields.sort();
         fields.dedup();
         fields
@@ -190,7 +229,13 @@ impl FlowSpec {
     /// Prompt text with no placeholders (pre-rendered once).
     pub fn static_texts(&self) -> Vec<String> {
         let steps = self.on.values().chain(self.states.values().flat_map(|s| s.on.values()));
-        let mut out: Vec<String> = self.states.values().map(|s| s.say.clone()).chain(steps.filter_map(|s| s.say.clone())).filter(|t| !t.contains('{')).collect();
+        let mut out: Vec<String> = self
+            .states
+            .values()
+            .map(|s| s.say.clone())
+            .chain(steps.filter_map(|s| s.say.clone()))
+            .filter(|t| !t.contains('{'))
+            .collect();
         out.extend(["Sorry, I didn't catch that.".to_string(), "Are you still there?".to_string()]);
         out.sort();
         out.dedup();
@@ -202,12 +247,19 @@ impl FlowSpec {
 pub fn load_flows(dir: &Path) -> Result<BTreeMap<String, (PathBuf, Arc<FlowSpec>)>, DialogueError> {
     let mut out = BTreeMap::new();
     let entries = std::fs::read_dir(dir).map_err(|source| DialogueError::Io { path: dir.into(), source })?;
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
     paths.sort();
     for path in paths {
         let spec = FlowSpec::load(&path)?;
         if let Some((other, _)) = out.get(&spec.id) {
-            return Err(DialogueError::Invalid { path: path.clone(), reason: format!("flow id {:?} is also used by {}", spec.id, PathBuf::from(other).display()) });
+            return Err(DialogueError::Invalid {
+                path: path.clone(),
+                reason: format!("flow id {:?} is also used by {}", spec.id, PathBuf::from(other).display()),
+            });
         }
         out.insert(spec.id.clone(), (path, Arc::new(spec)));
     }
@@ -234,7 +286,11 @@ pub struct FlowDialogue {
 impl FlowDialogue {
     /// Checks that the context has every field the flow reads.
     pub fn new(spec: Arc<FlowSpec>, ctx: Value, classifier: Arc<Mutex<IntentClassifier>>) -> Result<Self, String> {
-        let missing: Vec<String> = spec.context_fields().into_iter().filter(|f| super::template::lookup(&ctx, f).is_none_or(Value::is_null)).collect();
+        let missing: Vec<String> = spec
+            .context_fields()
+            .into_iter()
+            .filter(|f| super::template::lookup(&ctx, f).is_none_or(Value::is_null))
+            .collect();
         if !missing.is_empty() {
             return Err(format!("the call context lacks {} (needed by flow {:?})", missing.join(", "), spec.id));
         }
@@ -246,10 +302,23 @@ impl FlowDialogue {
         let state = spec
             .start_by
             .as_ref()
-            .and_then(|by| super::template::lookup(&ctx, &by.field).and_then(Value::as_str).and_then(|v| by.states.get(v)))
+            .and_then(|by| {
+                super::template::lookup(&ctx, &by.field).and_then(Value::as_str).and_then(|v| by.states.get(v))
+            })
             .unwrap_or(&spec.start)
             .clone();
-        Ok(FlowDialogue { spec, ctx, classifier, now, state, slots: BTreeMap::new(), waiting: None, date_problem: None, no_match: 0, no_input: 0 })
+        Ok(FlowDialogue {
+            spec,
+            ctx,
+            classifier,
+            now,
+            state,
+            slots: BTreeMap::new(),
+            waiting: None,
+            date_problem: None,
+            no_match: 0,
+            no_input: 0,
+        })
     }
 
     fn say(&self, template: &str) -> String {
@@ -304,7 +373,9 @@ impl FlowDialogue {
     /// whatever else the words sound like ("it's 45 Brigade Road now").
     fn new_address_in(&mut self, text: &str, heard: Intent) -> bool {
         let state = self.spec.states.get(&self.state);
-        let about_address = state.is_some_and(|s| s.confirms.as_deref() == Some("address_confirmed") || s.on.contains_key("change_address")) || self.spec.on.contains_key("change_address");
+        let about_address = state
+            .is_some_and(|s| s.confirms.as_deref() == Some("address_confirmed") || s.on.contains_key("change_address"))
+            || self.spec.on.contains_key("change_address");
         if !about_address || !matches!(heard, Intent::ChangeAddress | Intent::Deny | Intent::Unknown | Intent::Affirm) {
             return false;
         }
@@ -362,13 +433,22 @@ impl FlowDialogue {
             }
         }
         let state = self.spec.states.get(&self.state);
-        let step = state.and_then(|s| s.on.get(intent.name())).or_else(|| self.spec.on.get(intent.name())).cloned().or_else(|| global_step(intent));
+        let step = state
+            .and_then(|s| s.on.get(intent.name()))
+            .or_else(|| self.spec.on.get(intent.name()))
+            .cloned()
+            .or_else(|| global_step(intent));
         match step {
             Some(step) => self.take(step, result),
             None => {
                 self.no_match += 1;
                 if self.no_match > 2 {
-                    let step = Step { say: Some("Let me connect you to a member of our team.".into()), end: Some(Outcome::Handoff), handoff: Some("no_match".into()), ..Default::default() };
+                    let step = Step {
+                        say: Some("Let me connect you to a member of our team.".into()),
+                        end: Some(Outcome::Handoff),
+                        handoff: Some("no_match".into()),
+                        ..Default::default()
+                    };
                     return self.take(step, result);
                 }
                 BotTurn { say: format!("Sorry, I didn't catch that. {}", self.state_say()), intent: result, end: None }
@@ -397,7 +477,13 @@ impl Dialogue for FlowDialogue {
     fn on_text(&mut self, text: &str) -> BotTurn {
         let scored = match self.classifier.lock() {
             Ok(mut c) => c.classify(text),
-            Err(_) => return BotTurn { say: "Let me connect you to a member of our team.".into(), intent: None, end: Some(CallEnd { outcome: Outcome::Handoff, handoff: Some("classifier_failed".into()) }) },
+            Err(_) => {
+                return BotTurn {
+                    say: "Let me connect you to a member of our team.".into(),
+                    intent: None,
+                    end: Some(CallEnd { outcome: Outcome::Handoff, handoff: Some("classifier_failed".into()) }),
+                }
+            }
         };
         match scored {
             Ok(s) if self.new_address_in(text, s.intent) => self.respond_to(Intent::ChangeAddress, 0.9, text),
@@ -410,7 +496,12 @@ impl Dialogue for FlowDialogue {
     }
 
     fn on_dtmf(&mut self, digit: char) -> BotTurn {
-        let mapped = self.spec.states.get(&self.state).and_then(|s| s.dtmf.get(&digit.to_string())).and_then(|i| Intent::from_name(i));
+        let mapped = self
+            .spec
+            .states
+            .get(&self.state)
+            .and_then(|s| s.dtmf.get(&digit.to_string()))
+            .and_then(|i| Intent::from_name(i));
         match mapped {
             Some(intent) => self.respond_to(intent, 1.0, ""),
             None => self.respond_to(Intent::Unknown, 0.0, ""),
@@ -420,7 +511,14 @@ impl Dialogue for FlowDialogue {
     fn on_no_input(&mut self) -> BotTurn {
         self.no_input += 1;
         if self.no_input > 2 {
-            return self.take(Step { say: Some("We will try again later. Goodbye.".into()), end: Some(Outcome::NoResponse), ..Default::default() }, None);
+            return self.take(
+                Step {
+                    say: Some("We will try again later. Goodbye.".into()),
+                    end: Some(Outcome::NoResponse),
+                    ..Default::default()
+                },
+                None,
+            );
         }
         BotTurn { say: format!("Are you still there? {}", self.state_say()), intent: None, end: None }
     }
@@ -483,9 +581,12 @@ say = "Okay."
         assert!(e.contains("states.a.on.shrug") && e.contains("unknown intent"), "{e}");
         let e = FlowSpec::parse(&GOOD.replace("end = \"confirmed\"", "end = \"great\""), p).unwrap_err().to_string();
         assert!(e.contains("line 8"), "{e}");
-        let e = FlowSpec::parse(&GOOD.replace("this is an automated assistant", "this is Maya"), p).unwrap_err().to_string();
+        let e = FlowSpec::parse(&GOOD.replace("this is an automated assistant", "this is Maya"), p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("greeting") && e.contains("automated"), "{e}");
-        let e = FlowSpec::parse(&GOOD.replace("Shall I confirm?", "Pay {order.amount|shout}"), p).unwrap_err().to_string();
+        let e =
+            FlowSpec::parse(&GOOD.replace("Shall I confirm?", "Pay {order.amount|shout}"), p).unwrap_err().to_string();
         assert!(e.contains("states.a.say") && e.contains("unknown filter"), "{e}");
     }
 

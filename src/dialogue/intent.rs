@@ -84,16 +84,77 @@ pub struct Scored {
 }
 
 /// Fillers ASR leaves in and that carry no intent.
-const FILLERS: &[&str] = &["um", "umm", "uh", "uhh", "er", "hmm", "hm", "ah", "oh", "like", "so", "well", "actually", "basically", "ji", "sir", "madam", "maam", "bhai"];
+const FILLERS: &[&str] = &[
+    "um",
+    "umm",
+    "uh",
+    "uhh",
+    "er",
+    "hmm",
+    "hm",
+    "ah",
+    "oh",
+    "like",
+    "so",
+    "well",
+    "actually",
+    "basically",
+    "ji",
+    "sir",
+    "madam",
+    "maam",
+    "bhai",
+];
 const AFFIRM: &[&str] = &[
-    "yes", "yeah", "yep", "yup", "ya", "haan", "ha", "han", "sure", "ok", "okay", "correct", "right", "confirm", "confirmed", "theek", "thik", "hai",
-    "bilkul", "absolutely", "definitely", "please", "fine", "perfect", "great", "go", "ahead", "done", "accha", "achha", "kar", "do", "karo", "it", "that's", "thats", "is", "true", "of", "course",
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "ya",
+    "haan",
+    "ha",
+    "han",
+    "sure",
+    "ok",
+    "okay",
+    "correct",
+    "right",
+    "confirm",
+    "confirmed",
+    "theek",
+    "thik",
+    "hai",
+    "bilkul",
+    "absolutely",
+    "definitely",
+    "please",
+    "fine",
+    "perfect",
+    "great",
+    "go",
+    "ahead",
+    "done",
+    "accha",
+    "achha",
+    "kar",
+    "do",
+    "karo",
+    "it",
+    "that's",
+    "thats",
+    "is",
+    "true",
+    "of",
+    "course",
 ];
 const DENY: &[&str] = &["no", "nope", "nah", "nahi", "nai", "na", "not", "never", "negative", "nahin"];
 /// "Stop", "wait", "hold on": the caller wants a moment, not an opt-out.
 const HOLD: &[&str] = &["stop", "wait", "hold", "on", "a", "minute", "second", "one", "ruko", "just"];
 const YES_WORDS: &[&str] = &["yes", "yeah", "yep", "haan", "sure", "okay", "ok", "correct", "right"];
-const NEGATIONS: &[&str] = &["no", "not", "don't", "dont", "didn't", "didnt", "won't", "wont", "can't", "cant", "never", "nahi", "nai", "nahin", "mat", "isn't", "isnt", "wasn't", "nope", "nobody", "none", "noone"];
+const NEGATIONS: &[&str] = &[
+    "no", "not", "don't", "dont", "didn't", "didnt", "won't", "wont", "can't", "cant", "never", "nahi", "nai", "nahin",
+    "mat", "isn't", "isnt", "wasn't", "nope", "nobody", "none", "noone",
+];
 
 /// Negative words that say yes: rewritten before negation is looked for.
 const IDIOMS: &[(&[&str], &str)] = &[
@@ -112,7 +173,10 @@ fn rewrite_idioms(text: &str, words: Vec<String>) -> Vec<String> {
     let said = text.to_lowercase();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     replace_runs(&words, |rest| {
-        IDIOMS.iter().find(|(from, _)| rest.starts_with(from) && said.contains(&from.join(" "))).map(|(from, to)| (from.len(), vec![to.to_string()]))
+        IDIOMS
+            .iter()
+            .find(|(from, _)| rest.starts_with(from) && said.contains(&from.join(" ")))
+            .map(|(from, to)| (from.len(), vec![to.to_string()]))
     })
 }
 
@@ -138,16 +202,127 @@ fn replace_runs(words: &[&str], find: impl Fn(&[&str]) -> Option<(usize, Vec<Str
 
 /// Fixed phrases that decide an intent on their own, checked in order.
 const PHRASES: &[(Intent, &[&str])] = &[
-    (Intent::StopCalling, &["stop calling", "don't call", "dont call", "do not call", "never call", "remove my number", "unsubscribe", "call mat", "take me off", "stop these calls", "not want these calls", "don't want these calls", "no more calls", "phone mat", "call band karo", "calls band karo", "phone band karo", "number hata"]),
-    (Intent::WrongNumber, &["wrong number", "galat number", "wrong person", "no one by that name", "nobody by that name", "no such person", "not her number", "not his number", "doesn't live here", "does not live here"]),
-    (Intent::AskHuman, &["real person", "human", "agent", "representative", "customer care", "insaan", "operator", "talk to someone", "speak to someone", "your manager", "a machine"]),
-    (Intent::Repeat, &["repeat", "say that again", "pardon", "didn't hear", "didnt hear", "couldn't hear", "come again", "phir se", "once more", "what did you say", "dobara boliye", "dobara bolo", "dobara bolna", "ek baar aur", "say it again", "tell me again"]),
-    (Intent::Dispute, &["never ordered", "didn't order", "didnt order", "did not order", "didn't place", "charged twice", "already paid", "order nahi kiya", "dispute"]),
-    (Intent::Complaint, &["complain", "complaint", "kharab", "damaged", "broken", "torn", "rude", "unhappy", "poor quality", "used item", "nobody responded", "no one responded"]),
+    (
+        Intent::StopCalling,
+        &[
+            "stop calling",
+            "don't call",
+            "dont call",
+            "do not call",
+            "never call",
+            "remove my number",
+            "unsubscribe",
+            "call mat",
+            "take me off",
+            "stop these calls",
+            "not want these calls",
+            "don't want these calls",
+            "no more calls",
+            "phone mat",
+            "call band karo",
+            "calls band karo",
+            "phone band karo",
+            "number hata",
+        ],
+    ),
+    (
+        Intent::WrongNumber,
+        &[
+            "wrong number",
+            "galat number",
+            "wrong person",
+            "no one by that name",
+            "nobody by that name",
+            "no such person",
+            "not her number",
+            "not his number",
+            "doesn't live here",
+            "does not live here",
+        ],
+    ),
+    (
+        Intent::AskHuman,
+        &[
+            "real person",
+            "human",
+            "agent",
+            "representative",
+            "customer care",
+            "insaan",
+            "operator",
+            "talk to someone",
+            "speak to someone",
+            "your manager",
+            "a machine",
+        ],
+    ),
+    (
+        Intent::Repeat,
+        &[
+            "repeat",
+            "say that again",
+            "pardon",
+            "didn't hear",
+            "didnt hear",
+            "couldn't hear",
+            "come again",
+            "phir se",
+            "once more",
+            "what did you say",
+            "dobara boliye",
+            "dobara bolo",
+            "dobara bolna",
+            "ek baar aur",
+            "say it again",
+            "tell me again",
+        ],
+    ),
+    (
+        Intent::Dispute,
+        &[
+            "never ordered",
+            "didn't order",
+            "didnt order",
+            "did not order",
+            "didn't place",
+            "charged twice",
+            "already paid",
+            "order nahi kiya",
+            "dispute",
+        ],
+    ),
+    (
+        Intent::Complaint,
+        &[
+            "complain",
+            "complaint",
+            "kharab",
+            "damaged",
+            "broken",
+            "torn",
+            "rude",
+            "unhappy",
+            "poor quality",
+            "used item",
+            "nobody responded",
+            "no one responded",
+        ],
+    ),
     (Intent::CancelOrder, &["cancel"]),
     (Intent::CallbackLater, &["baad mein", "call later", "call me later", "call back", "try again", "busy"]),
     (Intent::AskHuman, &["baat karao", "baat karni"]),
-    (Intent::NotAvailable, &["ghar par nahi", "ghar pe nahi", "nahi hoon", "won't be home", "won't be at home", "not be at home", "out of town"]),
+    (
+        Intent::NotAvailable,
+        &[
+            "ghar par nahi",
+            "ghar pe nahi",
+            "nahi hoon",
+            "won't be home",
+            "won't be at home",
+            "not be at home",
+            "out of town",
+        ],
+    ),
     (Intent::WrongNumber, &["not her phone", "not his phone", "not the customer"]),
     (Intent::Repeat, &["didn't catch", "didnt catch", "what was that"]),
     (Intent::AskDetails, &["kitna", "kitne", "kaunsa", "how much"]),
@@ -183,7 +358,10 @@ pub fn lexical(words: &[String]) -> Option<Scored> {
         }
     }
     // "Huh, what?", "sorry?", "kya?": the caller did not hear.
-    if content.len() <= 3 && content.iter().all(|w| ["what", "huh", "sorry", "eh", "kya", "pardon", "hello"].contains(w)) && content.iter().any(|w| *w != "hello") {
+    if content.len() <= 3
+        && content.iter().all(|w| ["what", "huh", "sorry", "eh", "kya", "pardon", "hello"].contains(w))
+        && content.iter().any(|w| *w != "hello")
+    {
         return Some(Scored { intent: Intent::Repeat, confidence: 0.9 });
     }
     if content.len() <= 4 && content.iter().all(|w| HOLD.contains(w)) {
@@ -192,7 +370,12 @@ pub fn lexical(words: &[String]) -> Option<Scored> {
     if content.len() <= 6 && content.iter().all(|w| AFFIRM.contains(w)) {
         return Some(Scored { intent: Intent::Affirm, confidence: 0.95 });
     }
-    if content.len() <= 4 && content.iter().any(|w| DENY.contains(w)) && content.iter().all(|w| DENY.contains(w) || AFFIRM.contains(w) || *w == "thanks" || *w == "thank" || *w == "you") {
+    if content.len() <= 4
+        && content.iter().any(|w| DENY.contains(w))
+        && content
+            .iter()
+            .all(|w| DENY.contains(w) || AFFIRM.contains(w) || *w == "thanks" || *w == "thank" || *w == "you")
+    {
         return Some(Scored { intent: Intent::Deny, confidence: 0.9 });
     }
     None
@@ -213,12 +396,17 @@ struct ExampleSet {
 /// Reads `prompts/intents.toml`-style example lists.
 pub fn load_examples(path: &Path) -> Result<Vec<(Intent, String)>, DialogueError> {
     let text = std::fs::read_to_string(path).map_err(|e| DialogueError::Io { path: path.into(), source: e })?;
-    let file: ExampleFile = toml::from_str(&text).map_err(|e| DialogueError::Invalid { path: path.into(), reason: e.to_string() })?;
+    let file: ExampleFile =
+        toml::from_str(&text).map_err(|e| DialogueError::Invalid { path: path.into(), reason: e.to_string() })?;
     let mut out = Vec::new();
     for (name, set) in file.intents {
-        let intent = Intent::from_name(&name).ok_or_else(|| DialogueError::Invalid { path: path.into(), reason: format!("unknown intent [{name}]") })?;
+        let intent = Intent::from_name(&name)
+            .ok_or_else(|| DialogueError::Invalid { path: path.into(), reason: format!("unknown intent [{name}]") })?;
         if set.examples.len() < 3 {
-            return Err(DialogueError::Invalid { path: path.into(), reason: format!("[{name}] needs at least 3 examples") });
+            return Err(DialogueError::Invalid {
+                path: path.into(),
+                reason: format!("[{name}] needs at least 3 examples"),
+            });
         }
         out.extend(set.examples.into_iter().map(|e| (intent, e)));
     }
@@ -240,7 +428,6 @@ struct LexiconFile {
 struct Keywords {
     words: Vec<String>,
 }
-
 
 /// Rewrites applied before classification (`prompts/lexicon.toml`): ASR misspellings of
 /// domain words, and Hinglish glossed to English for the English-only embedder.
@@ -289,7 +476,10 @@ impl Lexicon {
         let check = |section: &str, key: &str| -> Result<Vec<String>, DialogueError> {
             let words = normalize(key);
             if words.is_empty() || words.join(" ") != key {
-                return Err(invalid(format!("[{section}] key {key:?} must be lower-case words (as normalised: {:?})", words.join(" "))));
+                return Err(invalid(format!(
+                    "[{section}] key {key:?} must be lower-case words (as normalised: {:?})",
+                    words.join(" ")
+                )));
             }
             Ok(words)
         };
@@ -323,7 +513,12 @@ impl Lexicon {
     /// The keyword `w` misspells: one edit away, two for words of eight letters or more.
     fn nearest(&self, w: &str) -> Option<&str> {
         let allowed = if w.len() >= 8 { 2 } else { 1 };
-        self.keywords.iter().map(|k| (edit_distance(w, k), k)).filter(|(d, _)| (1..=allowed).contains(d)).min_by_key(|(d, _)| *d).map(|(_, k)| k.as_str())
+        self.keywords
+            .iter()
+            .map(|k| (edit_distance(w, k), k))
+            .filter(|(d, _)| (1..=allowed).contains(d))
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, k)| k.as_str())
     }
 
     /// ASR spellings back to the domain words meant: "cancil" -> "cancel", and "can sel"
@@ -334,11 +529,14 @@ impl Lexicon {
         let mut i = 0;
         while i < words.len() {
             let w = words[i].as_str();
-            let joined = words.get(i + 1).filter(|next| !self.listed(next) && !is_word(next) && !next.chars().any(|c| c.is_ascii_digit())).and_then(|next| {
-                let joined = format!("{w}{next}");
-                let exact = self.keywords.iter().find(|k| **k == joined).map(String::as_str);
-                exact.or_else(|| self.nearest(&joined)).filter(|_| !self.keywords.iter().any(|k| k == w))
-            });
+            let joined = words
+                .get(i + 1)
+                .filter(|next| !self.listed(next) && !is_word(next) && !next.chars().any(|c| c.is_ascii_digit()))
+                .and_then(|next| {
+                    let joined = format!("{w}{next}");
+                    let exact = self.keywords.iter().find(|k| **k == joined).map(String::as_str);
+                    exact.or_else(|| self.nearest(&joined)).filter(|_| !self.keywords.iter().any(|k| k == w))
+                });
             if let Some(r) = self.asr.get(w) {
                 out.extend(r.split_whitespace().map(str::to_string));
             } else if let Some(k) = joined {
@@ -357,7 +555,10 @@ impl Lexicon {
     /// Hinglish words and phrases in English: "ghar pe koi nahi hoga" -> "nobody is at home will be".
     pub fn gloss(&self, words: &[&str]) -> Vec<String> {
         replace_runs(words, |rest| {
-            self.gloss.iter().find(|(from, _)| from.len() <= rest.len() && from.iter().zip(rest).all(|(a, b)| a == b)).map(|(from, to)| (from.len(), to.clone()))
+            self.gloss
+                .iter()
+                .find(|(from, _)| from.len() <= rest.len() && from.iter().zip(rest).all(|(a, b)| a == b))
+                .map(|(from, to)| (from.len(), to.clone()))
         })
     }
 }
@@ -376,12 +577,20 @@ pub struct IntentClassifier {
 }
 
 impl IntentClassifier {
-    pub fn new(mut embedder: Box<dyn Embedder>, examples: &[(Intent, String)], lexicon: Lexicon) -> Result<Self, EngineError> {
-        let mut vocabulary: std::collections::HashSet<String> = examples.iter().flat_map(|(_, t)| normalize(t)).collect();
+    pub fn new(
+        mut embedder: Box<dyn Embedder>,
+        examples: &[(Intent, String)],
+        lexicon: Lexicon,
+    ) -> Result<Self, EngineError> {
+        let mut vocabulary: std::collections::HashSet<String> =
+            examples.iter().flat_map(|(_, t)| normalize(t)).collect();
         vocabulary.extend(lexicon.gloss.iter().flat_map(|(from, to)| from.iter().chain(to).cloned()));
         vocabulary.extend(lexicon.keywords.iter().cloned());
-        vocabulary.extend(["mine", "sure", "free", "ready", "interested", "available", "home", "there", "here"].map(String::from));
-        let examples = examples.iter().map(|(i, t)| Ok((*i, embedder.embed(t)?))).collect::<Result<Vec<_>, EngineError>>()?;
+        vocabulary.extend(
+            ["mine", "sure", "free", "ready", "interested", "available", "home", "there", "here"].map(String::from),
+        );
+        let examples =
+            examples.iter().map(|(i, t)| Ok((*i, embedder.embed(t)?))).collect::<Result<Vec<_>, EngineError>>()?;
         Ok(IntentClassifier { embedder, lexicon, vocabulary, examples, threshold: 0.45, top_k: 3 })
     }
 
@@ -398,12 +607,23 @@ impl IntentClassifier {
     /// A name is a word neither the examples nor the dictionary know, or one written
     /// with a capital ("I am not Sharma").
     fn names_someone_else(&self, text: &str, content: &[&str]) -> bool {
-        let capitalised = |w: &str| text.split(|c: char| !c.is_alphanumeric()).any(|t| t.len() == w.len() && t.to_lowercase() == w && t.starts_with(char::is_uppercase));
-        let name = |w: &str| {
-            w.len() >= 3 && w.chars().all(|c| c.is_alphabetic()) && !self.vocabulary.contains(w) && (!self.embedder.knows_word(w) || capitalised(w))
+        let capitalised = |w: &str| {
+            text.split(|c: char| !c.is_alphanumeric())
+                .any(|t| t.len() == w.len() && t.to_lowercase() == w && t.starts_with(char::is_uppercase))
         };
-        let after = |prefix: &[&str]| content.windows(prefix.len() + 1).any(|w| w[..prefix.len()] == *prefix && name(w[prefix.len()]));
-        after(&["i", "am", "not"]) || after(&["i'm", "not"]) || after(&["this", "is", "not"]) || content.windows(3).any(|w| w[0] == "no" && name(w[1]) && w[2] == "here")
+        let name = |w: &str| {
+            w.len() >= 3
+                && w.chars().all(|c| c.is_alphabetic())
+                && !self.vocabulary.contains(w)
+                && (!self.embedder.knows_word(w) || capitalised(w))
+        };
+        let after = |prefix: &[&str]| {
+            content.windows(prefix.len() + 1).any(|w| w[..prefix.len()] == *prefix && name(w[prefix.len()]))
+        };
+        after(&["i", "am", "not"])
+            || after(&["i'm", "not"])
+            || after(&["this", "is", "not"])
+            || content.windows(3).any(|w| w[0] == "no" && name(w[1]) && w[2] == "here")
     }
 
     fn english(&self, words: &[&str]) -> String {
@@ -445,7 +665,8 @@ impl IntentClassifier {
         }
         // "No Mr Sharma lives here" / "yahan koi Anjali nahi rehti": someone else is not here.
         let joined = format!(" {} ", content.join(" "));
-        let here_not_living = joined.contains(" yahan ") && (joined.contains(" nahi rehti ") || joined.contains(" nahi rehta "));
+        let here_not_living =
+            joined.contains(" yahan ") && (joined.contains(" nahi rehti ") || joined.contains(" nahi rehta "));
         if here_not_living || (negated && (joined.contains(" lives here ") || joined.contains(" stays here "))) {
             return Ok(Scored { intent: Intent::WrongNumber, confidence: 0.85 });
         }
@@ -473,7 +694,9 @@ impl IntentClassifier {
         }
         // "Yes, but send it to my office": what follows "but" decides.
         if YES_WORDS.contains(&content[0]) {
-            if let Some(but) = content.iter().position(|w| *w == "but" || *w == "lekin").filter(|&b| b + 1 < content.len()) {
+            if let Some(but) =
+                content.iter().position(|w| *w == "but" || *w == "lekin").filter(|&b| b + 1 < content.len())
+            {
                 let after = content[but + 1..].join(" ");
                 let s = self.classify(&after)?;
                 if s.intent != Intent::Unknown {
@@ -488,10 +711,26 @@ impl IntentClassifier {
                 return Ok(s);
             }
             // "Yes, send it to my office instead" asks for a change, whatever else it says.
-            const CHANGE: [&str; 9] = ["change", "new", "moved", "shifted", "different", "wrong", "update", "old", "instead"];
+            const CHANGE: [&str; 9] =
+                ["change", "new", "moved", "shifted", "different", "wrong", "update", "old", "instead"];
             let english = self.english(&content[1..]);
             let changes = english.split_whitespace().any(|w| CHANGE.contains(&w));
-            let confirms = ["correct", "right", "fine", "confirm", "confirmed", "available", "ready", "packed", "good", "sahi", "theek", "mine", "sure", "perfect"];
+            let confirms = [
+                "correct",
+                "right",
+                "fine",
+                "confirm",
+                "confirmed",
+                "available",
+                "ready",
+                "packed",
+                "good",
+                "sahi",
+                "theek",
+                "mine",
+                "sure",
+                "perfect",
+            ];
             if !changes && content[1..].iter().any(|w| confirms.contains(w)) {
                 return Ok(Scored { intent: Intent::Affirm, confidence: 0.9 });
             }
@@ -512,7 +751,10 @@ impl IntentClassifier {
         let negated = negated || english.split_whitespace().any(|w| NEGATIONS.contains(&w));
         let ranked = self.ranked(&english)?;
         let best = if negated { ranked.iter().find(|s| s.intent != Intent::Affirm) } else { ranked.first() }.copied();
-        let best = best.filter(|s| s.confidence >= self.threshold).map(|s| present_not_absent(s, negated, &content)).map(|s| question_not_request(s, text, &content));
+        let best = best
+            .filter(|s| s.confidence >= self.threshold)
+            .map(|s| present_not_absent(s, negated, &content))
+            .map(|s| question_not_request(s, text, &content));
         Ok(match best {
             Some(s) => s,
             None if negated => Scored { intent: Intent::Deny, confidence: 0.6 },
@@ -527,7 +769,8 @@ fn question_not_request(s: Scored, text: &str, content: &[&str]) -> Scored {
     const QUESTION: [&str; 5] = ["what", "when", "which", "how", "where"];
     const HINDI_QUESTION: [&str; 6] = ["kab", "kis", "kitne", "kitna", "kaunsa", "kaise"];
     let any_day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date");
-    let names_a_time = super::slots::resolve_date(text, any_day).is_some() || super::slots::resolve_time_window(text).is_some();
+    let names_a_time =
+        super::slots::resolve_date(text, any_day).is_some() || super::slots::resolve_time_window(text).is_some();
     let asks = QUESTION.contains(&content[0]) || content.iter().any(|w| HINDI_QUESTION.contains(w));
     if s.intent == Intent::Reschedule && asks && !names_a_time {
         return Scored { intent: Intent::AskDetails, confidence: s.confidence };
@@ -539,8 +782,25 @@ fn question_not_request(s: Scored, text: &str, content: &[&str]) -> Scored {
 /// without a negation or a word of absence it is a yes.
 fn present_not_absent(s: Scored, negated: bool, content: &[&str]) -> Scored {
     const ABSENT: [&str; 19] = [
-        "away", "out", "travelling", "traveling", "busy", "office", "work", "village", "function", "wedding", "gaon", "bahar", "trip", "city", "station",
-        "holiday", "vacation", "hospital", "outside",
+        "away",
+        "out",
+        "travelling",
+        "traveling",
+        "busy",
+        "office",
+        "work",
+        "village",
+        "function",
+        "wedding",
+        "gaon",
+        "bahar",
+        "trip",
+        "city",
+        "station",
+        "holiday",
+        "vacation",
+        "hospital",
+        "outside",
     ];
     if s.intent == Intent::NotAvailable && !negated && !content.iter().any(|w| ABSENT.contains(w)) {
         return Scored { intent: Intent::Affirm, confidence: 0.7 };
@@ -578,13 +838,36 @@ mod tests {
     fn asr_misspellings_of_domain_words_are_corrected() {
         let l = shipped_lexicon();
         // A stand-in for the embedder's dictionary.
-        const WORDS: &[&str] = &["i", "want", "to", "can", "my", "order", "the", "talk", "a", "not", "strong", "older", "border", "unavailable", "dress", "picked", "quantity", "personal", "able", "avail"];
+        const WORDS: &[&str] = &[
+            "i",
+            "want",
+            "to",
+            "can",
+            "my",
+            "order",
+            "the",
+            "talk",
+            "a",
+            "not",
+            "strong",
+            "older",
+            "border",
+            "unavailable",
+            "dress",
+            "picked",
+            "quantity",
+            "personal",
+            "able",
+            "avail",
+        ];
         let fix = |t: &str| l.correct(&normalize(t), &|w| WORDS.contains(&w)).join(" ");
         assert_eq!(fix("i want to can sel my order"), "i want to cancel my order");
         assert_eq!(fix("cancil the order"), "cancel the order");
         assert_eq!(fix("talk to a humen"), "talk to a human");
         assert_eq!(fix("rong numbr"), "wrong number");
-        for real in ["a strong older border", "unavailable", "a dress", "picked", "quantity", "personal", "not avail able"] {
+        for real in
+            ["a strong older border", "unavailable", "a dress", "picked", "quantity", "personal", "not avail able"]
+        {
             assert_eq!(fix(real), real, "real words stay");
         }
         assert_eq!(lex(&fix("please cancle it")), Some(Intent::CancelOrder));
@@ -602,7 +885,10 @@ mod tests {
         };
         assert_eq!(gloss("ghar pe koi nahi hoga"), "nobody is at home will be");
         assert_eq!(gloss("mera paisa wapas"), "my refund", "a phrase wins over its words");
-        assert!(Lexicon::parse("[gloss]\n\"Nahi\" = \"not\"\n[keywords]\nwords = [\"x\"]", Path::new("l.toml")).unwrap_err().to_string().contains("lower-case"));
+        assert!(Lexicon::parse("[gloss]\n\"Nahi\" = \"not\"\n[keywords]\nwords = [\"x\"]", Path::new("l.toml"))
+            .unwrap_err()
+            .to_string()
+            .contains("lower-case"));
         assert!(Lexicon::parse("[gloss]\nx = 1", Path::new("l.toml")).unwrap_err().to_string().contains("line 2"));
     }
 }

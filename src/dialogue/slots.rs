@@ -1,7 +1,9 @@
 //! Slot values from caller words: dates resolved against the call's local date, time
 //! windows, callback times inside the calling window, and spoken addresses.
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Weekday,
+};
 
 use super::intent::normalize;
 
@@ -22,14 +24,53 @@ const WEEKDAYS: [(&str, Weekday); 14] = [
     ("sun", Weekday::Sun),
 ];
 
-const MONTHS: [&str; 12] = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
 
 const ORDINALS: [(&str, u32); 31] = [
-    ("first", 1), ("second", 2), ("third", 3), ("fourth", 4), ("fifth", 5), ("sixth", 6), ("seventh", 7), ("eighth", 8),
-    ("ninth", 9), ("tenth", 10), ("eleventh", 11), ("twelfth", 12), ("thirteenth", 13), ("fourteenth", 14), ("fifteenth", 15),
-    ("sixteenth", 16), ("seventeenth", 17), ("eighteenth", 18), ("nineteenth", 19), ("twentieth", 20), ("twenty-first", 21),
-    ("twenty-second", 22), ("twenty-third", 23), ("twenty-fourth", 24), ("twenty-fifth", 25), ("twenty-sixth", 26),
-    ("twenty-seventh", 27), ("twenty-eighth", 28), ("twenty-ninth", 29), ("thirtieth", 30), ("thirty-first", 31),
+    ("first", 1),
+    ("second", 2),
+    ("third", 3),
+    ("fourth", 4),
+    ("fifth", 5),
+    ("sixth", 6),
+    ("seventh", 7),
+    ("eighth", 8),
+    ("ninth", 9),
+    ("tenth", 10),
+    ("eleventh", 11),
+    ("twelfth", 12),
+    ("thirteenth", 13),
+    ("fourteenth", 14),
+    ("fifteenth", 15),
+    ("sixteenth", 16),
+    ("seventeenth", 17),
+    ("eighteenth", 18),
+    ("nineteenth", 19),
+    ("twentieth", 20),
+    ("twenty-first", 21),
+    ("twenty-second", 22),
+    ("twenty-third", 23),
+    ("twenty-fourth", 24),
+    ("twenty-fifth", 25),
+    ("twenty-sixth", 26),
+    ("twenty-seventh", 27),
+    ("twenty-eighth", 28),
+    ("twenty-ninth", 29),
+    ("thirtieth", 30),
+    ("thirty-first", 31),
 ];
 
 /// Day of month from "5th", "5", "fifth", "twenty-eighth".
@@ -54,7 +95,9 @@ fn next_weekday(today: NaiveDate, target: Weekday) -> NaiveDate {
 pub fn resolve_date(text: &str, today: NaiveDate) -> Option<NaiveDate> {
     let raw = text.to_lowercase();
     for token in raw.split_whitespace() {
-        if let Ok(d) = NaiveDate::parse_from_str(token.trim_matches(|c: char| !c.is_ascii_digit() && c != '-'), "%Y-%m-%d") {
+        if let Ok(d) =
+            NaiveDate::parse_from_str(token.trim_matches(|c: char| !c.is_ascii_digit() && c != '-'), "%Y-%m-%d")
+        {
             return Some(d);
         }
     }
@@ -83,8 +126,13 @@ pub fn resolve_date(text: &str, today: NaiveDate) -> Option<NaiveDate> {
         }
     }
     for (i, w) in words.iter().enumerate() {
-        if let Some(m) = MONTHS.iter().position(|n| n == w || (w.len() >= 3 && n.starts_with(w.as_str()) && w.len() == 3)) {
-            let day = words.get(i + 1).and_then(|x| day_number(x)).or_else(|| i.checked_sub(1).and_then(|j| day_number(&words[j])));
+        if let Some(m) =
+            MONTHS.iter().position(|n| n == w || (w.len() >= 3 && n.starts_with(w.as_str()) && w.len() == 3))
+        {
+            let day = words
+                .get(i + 1)
+                .and_then(|x| day_number(x))
+                .or_else(|| i.checked_sub(1).and_then(|j| day_number(&words[j])));
             if let Some(day) = day {
                 let mut year = today.year();
                 let mut d = NaiveDate::from_ymd_opt(year, m as u32 + 1, day)?;
@@ -104,7 +152,8 @@ pub fn resolve_date(text: &str, today: NaiveDate) -> Option<NaiveDate> {
             return match this {
                 Some(d) if d >= today => Some(d),
                 _ => {
-                    let (y, m) = if today.month() == 12 { (today.year() + 1, 1) } else { (today.year(), today.month() + 1) };
+                    let (y, m) =
+                        if today.month() == 12 { (today.year() + 1, 1) } else { (today.year(), today.month() + 1) };
                     NaiveDate::from_ymd_opt(y, m, day)
                 }
             };
@@ -145,7 +194,9 @@ pub fn resolve_time_window(text: &str) -> Option<(String, String)> {
         }
         if matches!(w.as_str(), "after" | "before" | "at" | "around") {
             let next = words.get(i + 1).map(String::as_str);
-            let h = next.and_then(hour).map(|h| to24(h, pm || next.is_some_and(|n| n.ends_with("pm")), am || next.is_some_and(|n| n.ends_with("am"))));
+            let h = next.and_then(hour).map(|h| {
+                to24(h, pm || next.is_some_and(|n| n.ends_with("pm")), am || next.is_some_and(|n| n.ends_with("am")))
+            });
             match (w.as_str(), h, next) {
                 ("after", Some(h), _) => return Some(fmt(h, 21)),
                 ("before", Some(h), _) => return Some(fmt(9, h)),
@@ -193,13 +244,35 @@ pub fn default_callback_time(now: NaiveDateTime) -> NaiveDateTime {
 fn round_up_quarter(t: NaiveDateTime) -> NaiveDateTime {
     let past = (t.minute() % 15) as i64 * 60 + t.second() as i64;
     let t = t - Duration::seconds(t.second() as i64) - Duration::nanoseconds(t.nanosecond() as i64);
-    if past == 0 { t } else { t + Duration::minutes(15 - (t.minute() % 15) as i64) }
+    if past == 0 {
+        t
+    } else {
+        t + Duration::minutes(15 - (t.minute() % 15) as i64)
+    }
 }
 
 fn count_word(w: &str) -> Option<i64> {
     const WORDS: [(&str, i64); 20] = [
-        ("a", 1), ("an", 1), ("one", 1), ("ek", 1), ("two", 2), ("three", 3), ("teen", 3), ("four", 4), ("char", 4), ("five", 5), ("paanch", 5),
-        ("six", 6), ("ten", 10), ("fifteen", 15), ("twenty", 20), ("thirty", 30), ("forty", 40), ("fifty", 50), ("half", 0), ("couple", 2),
+        ("a", 1),
+        ("an", 1),
+        ("one", 1),
+        ("ek", 1),
+        ("two", 2),
+        ("three", 3),
+        ("teen", 3),
+        ("four", 4),
+        ("char", 4),
+        ("five", 5),
+        ("paanch", 5),
+        ("six", 6),
+        ("ten", 10),
+        ("fifteen", 15),
+        ("twenty", 20),
+        ("thirty", 30),
+        ("forty", 40),
+        ("fifty", 50),
+        ("half", 0),
+        ("couple", 2),
     ];
     w.parse().ok().filter(|n| (1..=600).contains(n)).or_else(|| WORDS.iter().find(|(n, _)| *n == w).map(|(_, v)| *v))
 }
@@ -208,7 +281,10 @@ fn count_word(w: &str) -> Option<i64> {
 /// "two and a half", "couple of", "a few", Hindi "do".
 fn count_before(words: &[String], i: usize, per: i64) -> Option<i64> {
     let before = |k: usize| i.checked_sub(k).map(|j| words[j].as_str());
-    let tens_units = |t: &str, u: &str| Some(count_word(t)? + count_word(u)?).filter(|_| t.len() > 4 && ["twenty", "thirty", "forty", "fifty"].contains(&t));
+    let tens_units = |t: &str, u: &str| {
+        Some(count_word(t)? + count_word(u)?)
+            .filter(|_| t.len() > 4 && ["twenty", "thirty", "forty", "fifty"].contains(&t))
+    };
     match (before(4), before(3), before(2), before(1)) {
         (Some(n), Some("and"), Some("a"), Some("half")) => Some(count_word(n)? * per + per / 2),
         (_, _, Some("half"), Some("an" | "a")) => Some(per / 2),
@@ -225,7 +301,8 @@ fn count_before(words: &[String], i: usize, per: i64) -> Option<i64> {
 /// With several ("wait a minute... call me in an hour") the longest counts.
 fn relative_minutes(words: &[String]) -> Option<i64> {
     let joined = format!(" {} ", words.join(" "));
-    let half_hour = [" half hour ", " aadha ghanta ", " aadhe ghante "].iter().any(|p| joined.contains(p)).then_some(30);
+    let half_hour =
+        [" half hour ", " aadha ghanta ", " aadhe ghante "].iter().any(|p| joined.contains(p)).then_some(30);
     let counted = words.iter().enumerate().filter_map(|(i, w)| {
         let per = match w.as_str() {
             "hour" | "hours" | "hr" | "hrs" | "ghanta" | "ghante" | "ghanton" => 60,
@@ -246,7 +323,9 @@ const MIN_CALLBACK_LEAD_MIN: i64 = 15;
 pub fn resolve_callback_time(text: &str, now: NaiveDateTime) -> Option<NaiveDateTime> {
     let words = normalize(text);
     if let Some(minutes) = relative_minutes(&words) {
-        return Some(within_calling_window(round_up_quarter(now + Duration::minutes(minutes.max(MIN_CALLBACK_LEAD_MIN)))));
+        return Some(within_calling_window(round_up_quarter(
+            now + Duration::minutes(minutes.max(MIN_CALLBACK_LEAD_MIN)),
+        )));
     }
     let joined = format!(" {} ", words.join(" "));
     let today = now.date();
@@ -258,7 +337,8 @@ pub fn resolve_callback_time(text: &str, now: NaiveDateTime) -> Option<NaiveDate
     let window = if joined.contains(" tonight ") {
         Some((19, 21))
     } else {
-        resolve_time_window(text).and_then(|(a, b)| Some((a.get(..2)?.parse::<u32>().ok()?, b.get(..2)?.parse::<u32>().ok()?)))
+        resolve_time_window(text)
+            .and_then(|(a, b)| Some((a.get(..2)?.parse::<u32>().ok()?, b.get(..2)?.parse::<u32>().ok()?)))
     };
     let at = |d: NaiveDate, h: u32| d.and_time(NaiveTime::from_hms_opt(h.min(23), 0, 0).expect("valid hour"));
     let t = match (date, window) {
@@ -291,11 +371,38 @@ pub fn callback_slot(text: &str, now: DateTime<FixedOffset>) -> String {
 
 /// Words that make a number part of an address ("45 Brigade Road", "flat 302").
 const ADDRESS_WORDS: [&str; 26] = [
-    "road", "rd", "street", "nagar", "layout", "colony", "sector", "flat", "apartment", "apartments", "society", "lane", "cross", "marg", "phase",
-    "stage", "tower", "plot", "villa", "enclave", "gali", "chowk", "pin", "pincode", "building", "avenue",
+    "road",
+    "rd",
+    "street",
+    "nagar",
+    "layout",
+    "colony",
+    "sector",
+    "flat",
+    "apartment",
+    "apartments",
+    "society",
+    "lane",
+    "cross",
+    "marg",
+    "phase",
+    "stage",
+    "tower",
+    "plot",
+    "villa",
+    "enclave",
+    "gali",
+    "chowk",
+    "pin",
+    "pincode",
+    "building",
+    "avenue",
 ];
 /// A number followed by one of these is a time, a count or an amount, not a house number.
-const NOT_ADDRESS_UNITS: [&str; 16] = ["am", "pm", "baje", "o'clock", "minutes", "minute", "hours", "hour", "days", "day", "calls", "times", "rupees", "rs", "percent", "items"];
+const NOT_ADDRESS_UNITS: [&str; 16] = [
+    "am", "pm", "baje", "o'clock", "minutes", "minute", "hours", "hour", "days", "day", "calls", "times", "rupees",
+    "rs", "percent", "items",
+];
 
 /// An address in the caller's words ("no, it's 45 Brigade Road, Indiranagar now"): a
 /// house or pin number together with an address word. Returns the words from the first
@@ -305,7 +412,8 @@ pub fn spoken_address(text: &str) -> Option<String> {
     let bare = |t: &str| t.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_lowercase();
     let is_number = |i: usize| {
         let t = bare(tokens[i]);
-        let ordinal_date = ["st", "nd", "rd", "th"].iter().any(|s| t.ends_with(s)) && !tokens.get(i + 1).is_some_and(|n| ADDRESS_WORDS.contains(&bare(n).as_str()));
+        let ordinal_date = ["st", "nd", "rd", "th"].iter().any(|s| t.ends_with(s))
+            && !tokens.get(i + 1).is_some_and(|n| ADDRESS_WORDS.contains(&bare(n).as_str()));
         let unit = tokens.get(i + 1).is_some_and(|n| NOT_ADDRESS_UNITS.contains(&bare(n).as_str()));
         t.chars().any(|c| c.is_ascii_digit()) && !ordinal_date && !unit
     };
@@ -316,7 +424,9 @@ pub fn spoken_address(text: &str) -> Option<String> {
     }
     let start = (0..tokens.len()).find(|&i| is_number(i) || ADDRESS_WORDS.contains(&bare(tokens[i]).as_str()))?;
     let mut end = tokens.len();
-    while end > start + 1 && matches!(bare(tokens[end - 1]).as_str(), "now" | "please" | "only" | "hai" | "ji" | "sir" | "madam") {
+    while end > start + 1
+        && matches!(bare(tokens[end - 1]).as_str(), "now" | "please" | "only" | "hai" | "ji" | "sir" | "madam")
+    {
         end -= 1;
     }
     let address = tokens[start..end].join(" ");
@@ -326,7 +436,10 @@ pub fn spoken_address(text: &str) -> Option<String> {
 /// Whether a spoken address differs from the one on file: it has a number the file lacks.
 pub fn is_new_address(spoken: &str, known: &str) -> bool {
     let numbers = |s: &str| -> Vec<String> {
-        s.split(|c: char| !c.is_alphanumeric()).filter(|t| t.chars().any(|c| c.is_ascii_digit())).map(str::to_lowercase).collect()
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
+            .map(str::to_lowercase)
+            .collect()
     };
     let on_file = numbers(known);
     numbers(spoken).iter().any(|n| !on_file.contains(n))
@@ -381,15 +494,28 @@ mod tests {
         assert_eq!(cb("call me in 12 hours").as_deref(), Some("2026-11-27 09:00"), "23:05 is outside the window");
         assert_eq!(cb("call me after forty-five minutes").as_deref(), Some("2026-11-26 12:00"));
         assert_eq!(cb("two and a half hours").as_deref(), Some("2026-11-26 13:45"));
-        assert_eq!(cb("wait a minute, no, call me back in an hour").as_deref(), Some("2026-11-26 12:15"), "the longest mention");
+        assert_eq!(
+            cb("wait a minute, no, call me back in an hour").as_deref(),
+            Some("2026-11-26 12:15"),
+            "the longest mention"
+        );
         assert_eq!(cb("give me five minutes").as_deref(), Some("2026-11-26 11:30"), "at least 15 minutes ahead");
         assert_eq!(cb("I am busy, call me later"), None);
         let late = d("2026-11-26").and_hms_opt(17, 10, 0).unwrap();
-        assert_eq!(resolve_callback_time("call me this evening", late).map(|t| t.format("%H:%M").to_string()).as_deref(), Some("18:15"));
+        assert_eq!(
+            resolve_callback_time("call me this evening", late).map(|t| t.format("%H:%M").to_string()).as_deref(),
+            Some("18:15")
+        );
         assert_eq!(resolve_callback_time("in the morning", late).unwrap().date(), d("2026-11-27"));
-        assert_eq!(resolve_callback_time("call me today evening", late).map(|t| t.format("%H:%M").to_string()).as_deref(), Some("18:15"));
+        assert_eq!(
+            resolve_callback_time("call me today evening", late).map(|t| t.format("%H:%M").to_string()).as_deref(),
+            Some("18:15")
+        );
         assert_eq!(default_callback_time(now).format("%H:%M").to_string(), "13:15");
-        assert_eq!(default_callback_time(late.with_hour(20).unwrap()).format("%Y-%m-%d %H:%M").to_string(), "2026-11-27 09:00");
+        assert_eq!(
+            default_callback_time(late.with_hour(20).unwrap()).format("%Y-%m-%d %H:%M").to_string(),
+            "2026-11-27 09:00"
+        );
     }
 
     #[test]

@@ -3,8 +3,26 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike};
 
 const ONES: [&str; 20] = [
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen",
-    "sixteen", "seventeen", "eighteen", "nineteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
 ];
 const TENS: [&str; 10] = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
 
@@ -55,14 +73,58 @@ pub fn rupees(amount: &str) -> Option<String> {
     let n: u64 = whole.parse().ok()?;
     let unit = if n == 1 { "rupee" } else { "rupees" };
     let paise: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}")[..2].parse().ok()? };
-    Some(if paise > 0 { format!("{} {unit} and {} paise", number_words(n), number_words(paise)) } else { format!("{} {unit}", number_words(n)) })
+    Some(if paise > 0 {
+        format!("{} {unit} and {} paise", number_words(n), number_words(paise))
+    } else {
+        format!("{} {unit}", number_words(n))
+    })
 }
 
-const MONTH_NAMES: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+const MONTH_NAMES: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
 const ORDINAL_WORDS: [&str; 31] = [
-    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth", "thirteenth",
-    "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth", "twenty-first", "twenty-second",
-    "twenty-third", "twenty-fourth", "twenty-fifth", "twenty-sixth", "twenty-seventh", "twenty-eighth", "twenty-ninth", "thirtieth",
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+    "twentieth",
+    "twenty-first",
+    "twenty-second",
+    "twenty-third",
+    "twenty-fourth",
+    "twenty-fifth",
+    "twenty-sixth",
+    "twenty-seventh",
+    "twenty-eighth",
+    "twenty-ninth",
+    "thirtieth",
     "thirty-first",
 ];
 
@@ -76,7 +138,16 @@ pub fn date(iso: &str) -> Option<String> {
 pub fn digits(id: &str) -> String {
     let mut groups: Vec<String> = Vec::new();
     for part in id.split(|c: char| !c.is_alphanumeric()).filter(|p| !p.is_empty()) {
-        let spoken: Vec<String> = part.chars().map(|c| if c.is_ascii_digit() { ONES[c as usize - '0' as usize].to_string() } else { c.to_ascii_uppercase().to_string() }).collect();
+        let spoken: Vec<String> = part
+            .chars()
+            .map(|c| {
+                if c.is_ascii_digit() {
+                    ONES[c as usize - '0' as usize].to_string()
+                } else {
+                    c.to_ascii_uppercase().to_string()
+                }
+            })
+            .collect();
         groups.push(spoken.join(" "));
     }
     groups.join(", ")
@@ -103,7 +174,11 @@ fn clock(h: u32, m: u32) -> String {
         (12, 0) => "noon".into(),
         _ => {
             let (h12, half) = (if h % 12 == 0 { 12 } else { h % 12 }, if h < 12 { "AM" } else { "PM" });
-            if m == 0 { format!("{h12} {half}") } else { format!("{h12}:{m:02} {half}") }
+            if m == 0 {
+                format!("{h12} {half}")
+            } else {
+                format!("{h12}:{m:02} {half}")
+            }
         }
     }
 }
@@ -140,6 +215,9 @@ mod tests {
         assert_eq!(when("2026-11-27T12:00:00+05:30", today).unwrap(), "tomorrow at noon");
         assert_eq!(when("2026-11-30T10:00:00+05:30", today).unwrap(), "on Monday, November thirtieth at 10 AM");
         assert!(when("tomorrow", today).is_none());
-        assert_eq!(number_words(12_34_56_789), "twelve crore thirty-four lakh fifty-six thousand seven hundred eighty-nine");
+        assert_eq!(
+            number_words(12_34_56_789),
+            "twelve crore thirty-four lakh fifty-six thousand seven hundred eighty-nine"
+        );
     }
 }

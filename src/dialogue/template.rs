@@ -97,14 +97,23 @@ pub fn render(template: &str, ctx: &Value, slots: &BTreeMap<String, String>) -> 
             Some("rupees") => speak::rupees(&plain(&value)).ok_or_else(|| format!("{} is not an amount", r.path))?,
             Some("date") => {
                 let dates: Vec<Value> = value.as_array().cloned().unwrap_or_else(|| vec![value.clone()]);
-                let spoken = dates.iter().map(|d| speak::date(&plain(d))).collect::<Option<Vec<_>>>().ok_or_else(|| format!("{} is not a YYYY-MM-DD date", r.path))?;
+                let spoken = dates
+                    .iter()
+                    .map(|d| speak::date(&plain(d)))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| format!("{} is not a YYYY-MM-DD date", r.path))?;
                 spoken.join(" or ")
             }
             Some("digits") => speak::digits(&plain(&value)),
-            Some("window") => speak::window(&plain(&value)).ok_or_else(|| format!("{} is not an HH:MM-HH:MM window", r.path))?,
+            Some("window") => {
+                speak::window(&plain(&value)).ok_or_else(|| format!("{} is not an HH:MM-HH:MM window", r.path))?
+            }
             Some("items") => items(&value),
             Some("when") => {
-                let today = lookup(ctx, "call.now").and_then(Value::as_str).and_then(|n| chrono::DateTime::parse_from_rfc3339(n).ok()).map(|n| n.date_naive());
+                let today = lookup(ctx, "call.now")
+                    .and_then(Value::as_str)
+                    .and_then(|n| chrono::DateTime::parse_from_rfc3339(n).ok())
+                    .map(|n| n.date_naive());
                 speak::when(&plain(&value), today).ok_or_else(|| format!("{} is not an RFC 3339 time", r.path))?
             }
             Some("lower") => plain(&value).to_lowercase(),

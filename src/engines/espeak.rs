@@ -57,7 +57,8 @@ fn with_espeak<T>(voice: &str, f: impl FnOnce(u32) -> Result<T, EngineError>) ->
         Some(rate) => rate,
         None => {
             // SAFETY: called once under LOCK with a null data path (the system default).
-            let rate = unsafe { espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, std::ptr::null(), INITIALIZE_DONT_EXIT) };
+            let rate =
+                unsafe { espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, std::ptr::null(), INITIALIZE_DONT_EXIT) };
             if rate <= 0 {
                 return Err(EngineError::runtime("espeak", "espeak_Initialize failed (is espeak-ng-data installed?)"));
             }
@@ -160,12 +161,22 @@ impl TextToSpeech for EspeakVoice {
             // SAFETY: under LOCK; `text` outlives the synchronous call; the callback only copies samples.
             let rc = unsafe {
                 espeak_SetParameter(PARAM_RATE, wpm, 0);
-                espeak_Synth(text.as_ptr().cast(), sentence.len() + 1, 0, POS_CHARACTER, 0, CHARS_UTF8 as c_uint | ENDPAUSE, std::ptr::null_mut(), std::ptr::null_mut())
+                espeak_Synth(
+                    text.as_ptr().cast(),
+                    sentence.len() + 1,
+                    0,
+                    POS_CHARACTER,
+                    0,
+                    CHARS_UTF8 as c_uint | ENDPAUSE,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
             };
             if rc != 0 {
                 return Err(EngineError::runtime("espeak", format!("espeak_Synth returned {rc}")));
             }
-            let out = std::mem::take(&mut *SYNTH_OUT.lock().map_err(|_| EngineError::runtime("espeak", "lock poisoned"))?);
+            let out =
+                std::mem::take(&mut *SYNTH_OUT.lock().map_err(|_| EngineError::runtime("espeak", "lock poisoned"))?);
             Ok(out.into_iter().map(|s| s as f32 / 32768.0).collect())
         })
     }

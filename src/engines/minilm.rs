@@ -19,7 +19,8 @@ impl MiniLm {
     pub fn load(dir: &ModelDir) -> Result<Self, EngineError> {
         let session = load_session(dir, "minilm")?;
         let path = dir.require("minilm-tokenizer")?;
-        let mut tokenizer = Tokenizer::from_file(&path).map_err(|e| ModelError::Load { path: path.clone(), reason: e.to_string() })?;
+        let mut tokenizer =
+            Tokenizer::from_file(&path).map_err(|e| ModelError::Load { path: path.clone(), reason: e.to_string() })?;
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(tokenizers::TruncationParams { max_length: 128, ..Default::default() }))
@@ -46,7 +47,8 @@ impl Embedder for MiniLm {
             ("attention_mask", Tensor::from_array(([1usize, n], mask.clone())).map_err(fail)?),
         ];
         if self.wants_token_types {
-            inputs.push(("token_type_ids", Tensor::from_array(([1usize, n], as_i64(enc.get_type_ids()))).map_err(fail)?));
+            inputs
+                .push(("token_type_ids", Tensor::from_array(([1usize, n], as_i64(enc.get_type_ids()))).map_err(fail)?));
         }
         let outputs = self.session.run(inputs).map_err(fail)?;
         let (shape, hidden) = outputs[0].try_extract_tensor::<f32>().map_err(fail)?;

@@ -7,7 +7,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 use serde::Deserialize;
 
-use super::onnx::{ort_environment, open_session};
+use super::onnx::{open_session, ort_environment};
 use super::{EngineError, TextToSpeech};
 use crate::models::{ModelDir, ModelError};
 
@@ -60,7 +60,8 @@ impl PiperVoice {
 
     fn with_session(session: Session, config_path: &Path, id: &str) -> Result<Self, EngineError> {
         let text = std::fs::read_to_string(config_path).map_err(|e| ModelError::io(config_path, e))?;
-        let config: VoiceConfig = serde_json::from_str(&text).map_err(|e| ModelError::Load { path: config_path.into(), reason: e.to_string() })?;
+        let config: VoiceConfig = serde_json::from_str(&text)
+            .map_err(|e| ModelError::Load { path: config_path.into(), reason: e.to_string() })?;
         let ids = config
             .phoneme_id_map
             .iter()
@@ -74,7 +75,11 @@ impl PiperVoice {
             .collect::<HashMap<_, _>>();
         for required in ['^', '_', '$'] {
             if !ids.contains_key(&required) {
-                return Err(ModelError::Load { path: config_path.into(), reason: format!("phoneme_id_map lacks {required:?}") }.into());
+                return Err(ModelError::Load {
+                    path: config_path.into(),
+                    reason: format!("phoneme_id_map lacks {required:?}"),
+                }
+                .into());
             }
         }
         Ok(PiperVoice { session, config, ids, id: id.into() })
@@ -115,8 +120,12 @@ impl TextToSpeech for PiperVoice {
         let fail = |e: ort::Error| EngineError::runtime("piper", e);
         let input = Tensor::from_array(([1usize, n], ids)).map_err(fail)?;
         let lengths = Tensor::from_array(([1usize], vec![n as i64])).map_err(fail)?;
-        let scales = Tensor::from_array(([3usize], vec![inf.noise_scale, inf.length_scale, inf.noise_w])).map_err(fail)?;
-        let outputs = self.session.run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales]).map_err(fail)?;
+        let scales =
+            Tensor::from_array(([3usize], vec![inf.noise_scale, inf.length_scale, inf.noise_w])).map_err(fail)?;
+        let outputs = self
+            .session
+            .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales])
+            .map_err(fail)?;
         let (_, audio) = outputs[0].try_extract_tensor::<f32>().map_err(fail)?;
         // Piper's output is roughly unit scale; only tame rare overshoots.
         let peak = audio.iter().fold(0f32, |m, x| m.max(x.abs()));

@@ -32,7 +32,14 @@ impl SileroModel {
             16000 => (512, 64),
             other => return Err(EngineError::input("silero", format!("sample rate {other} (use 8000 or 16000)"))),
         };
-        Ok(SileroVad { model: self.clone(), rate, chunk, input: vec![0.0; context + chunk], context, state: vec![0.0; STATE_LEN] })
+        Ok(SileroVad {
+            model: self.clone(),
+            rate,
+            chunk,
+            input: vec![0.0; context + chunk],
+            context,
+            state: vec![0.0; STATE_LEN],
+        })
     }
 }
 
@@ -57,7 +64,10 @@ impl VoiceActivity for SileroVad {
 
     fn speech_probability(&mut self, chunk: &[f32]) -> Result<f32, EngineError> {
         if chunk.len() != self.chunk {
-            return Err(EngineError::input("silero", format!("chunk of {} samples, expected {}", chunk.len(), self.chunk)));
+            return Err(EngineError::input(
+                "silero",
+                format!("chunk of {} samples, expected {}", chunk.len(), self.chunk),
+            ));
         }
         self.input[self.context..].copy_from_slice(chunk);
         let fail = |e: ort::Error| EngineError::runtime("silero", e);
@@ -65,7 +75,8 @@ impl VoiceActivity for SileroVad {
         let state = Tensor::from_array(([2usize, 1, 128], self.state.clone())).map_err(fail)?;
         let sr = Tensor::from_array(([1usize], vec![self.rate as i64])).map_err(fail)?;
         let probability = {
-            let mut session = self.model.session.lock().map_err(|_| EngineError::runtime("silero", "session lock poisoned"))?;
+            let mut session =
+                self.model.session.lock().map_err(|_| EngineError::runtime("silero", "session lock poisoned"))?;
             let outputs = session.run(ort::inputs!["input" => input, "state" => state, "sr" => sr]).map_err(fail)?;
             let (_, prob) = outputs[0].try_extract_tensor::<f32>().map_err(fail)?;
             let (_, new_state) = outputs[1].try_extract_tensor::<f32>().map_err(fail)?;

@@ -36,7 +36,10 @@ pub fn split_for_speech(text: &str) -> Vec<String> {
     if let Some(first) = units.first().cloned() {
         if let Some(i) = first.find(", ") {
             let (head, tail) = (&first[..=i], first[i + 2..].trim());
-            if first.split_whitespace().count() >= 7 && head.split_whitespace().count() >= 2 && tail.split_whitespace().count() >= 3 {
+            if first.split_whitespace().count() >= 7
+                && head.split_whitespace().count() >= 2
+                && tail.split_whitespace().count() >= 3
+            {
                 units.splice(0..1, [head.to_string(), tail.to_string()]);
             }
         }

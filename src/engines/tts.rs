@@ -90,7 +90,9 @@ impl TtsService {
         let audio = self.voice.synthesize(sentence)?;
         Ok(match self.output_rate {
             Some(rate) if rate != self.voice.sample_rate() => {
-                crate::media::resample(&audio, self.voice.sample_rate(), rate).map_err(|e| EngineError::runtime("tts", e))?.into()
+                crate::media::resample(&audio, self.voice.sample_rate(), rate)
+                    .map_err(|e| EngineError::runtime("tts", e))?
+                    .into()
             }
             _ => audio.into(),
         })

@@ -62,7 +62,8 @@ impl WhisperAsr {
         let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
         // whisper.cpp can abort the process on a malformed file: check it first.
         inspect_whisper_file(&bytes).map_err(load)?;
-        let context = WhisperContext::new_from_buffer_with_params(&bytes, WhisperContextParameters::default()).map_err(|e| load(e.to_string()))?;
+        let context = WhisperContext::new_from_buffer_with_params(&bytes, WhisperContextParameters::default())
+            .map_err(|e| load(e.to_string()))?;
         Ok(WhisperAsr { context: Arc::new(context), threads: threads.max(1) as i32 })
     }
 
@@ -71,7 +72,12 @@ impl WhisperAsr {
     }
 
     /// Decodes `audio_16k` on `state`.
-    pub fn decode(&self, state: &mut WhisperState, audio_16k: &[f32], options: &AsrOptions) -> Result<Transcript, EngineError> {
+    pub fn decode(
+        &self,
+        state: &mut WhisperState,
+        audio_16k: &[f32],
+        options: &AsrOptions,
+    ) -> Result<Transcript, EngineError> {
         if audio_16k.is_empty() {
             return Ok(Transcript { text: String::new(), no_speech: 1.0, audio_ctx: 0 });
         }

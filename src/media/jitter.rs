@@ -116,7 +116,8 @@ impl JitterBuffer {
         }
         self.last_transit = Some(transit);
         self.stats.jitter = self.jitter as u32;
-        self.stats.target_delay = ((self.cfg.frame as f64 + 3.0 * self.jitter) as u32).clamp(self.cfg.min_delay, self.cfg.max_delay);
+        self.stats.target_delay =
+            ((self.cfg.frame as f64 + 3.0 * self.jitter) as u32).clamp(self.cfg.min_delay, self.cfg.max_delay);
 
         if self.playout.is_some_and(|p| ts + samples.len() as u64 <= p) {
             self.stats.late += 1;
@@ -250,7 +251,8 @@ mod tests {
         for (k, &i) in order.iter().enumerate() {
             jb.push(k as u64 * 160, i * 160, packet(i, 160));
         }
-        let played: Vec<f32> = (0..8).map(|_| jb.pop()).filter(|(_, k)| *k == FrameKind::Audio).map(|(f, _)| f[0]).collect();
+        let played: Vec<f32> =
+            (0..8).map(|_| jb.pop()).filter(|(_, k)| *k == FrameKind::Audio).map(|(f, _)| f[0]).collect();
         let expected: Vec<f32> = (0..8).map(|i| packet(i, 1)[0]).collect();
         assert_eq!(played, expected);
         jb.push(9 * 160, 3 * 160, packet(3, 160));
@@ -266,7 +268,17 @@ mod tests {
             jb.push(i as u64 * 160, i * 160, packet(i, 160));
         }
         let kinds: Vec<FrameKind> = (0..6).map(|_| jb.pop().1).collect();
-        assert_eq!(kinds, [FrameKind::Audio, FrameKind::Audio, FrameKind::Audio, FrameKind::Concealed, FrameKind::Audio, FrameKind::Audio]);
+        assert_eq!(
+            kinds,
+            [
+                FrameKind::Audio,
+                FrameKind::Audio,
+                FrameKind::Audio,
+                FrameKind::Concealed,
+                FrameKind::Audio,
+                FrameKind::Audio
+            ]
+        );
         assert_eq!(jb.stats().lost_frames, 1);
     }
 

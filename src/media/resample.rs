@@ -17,7 +17,8 @@ pub fn resample(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, Resampl
     }
     let err = |reason: String| ResampleError { from, to, reason };
     let input = InterleavedSlice::new(samples, 1, samples.len()).map_err(|e| err(e.to_string()))?;
-    let mut r = Fft::<f32>::new(from as usize, to as usize, 1024, 1, FixedSync::Input).map_err(|e| err(e.to_string()))?;
+    let mut r =
+        Fft::<f32>::new(from as usize, to as usize, 1024, 1, FixedSync::Input).map_err(|e| err(e.to_string()))?;
     let out = r.process_all(&input, samples.len(), None).map_err(|e| err(e.to_string()))?;
     Ok(out.take_data())
 }

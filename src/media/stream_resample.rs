@@ -16,11 +16,15 @@ pub struct StreamResampler {
 impl StreamResampler {
     /// `chunk` is the input block in samples (20 ms is a good choice).
     pub fn new(from: u32, to: u32, chunk: usize) -> Result<Self, ResampleError> {
-        let inner = if from == to {
-            None
-        } else {
-            Some(Fft::<f32>::new(from as usize, to as usize, chunk, 1, FixedSync::Input).map_err(|e| ResampleError { from, to, reason: e.to_string() })?)
-        };
+        let inner =
+            if from == to {
+                None
+            } else {
+                Some(
+                    Fft::<f32>::new(from as usize, to as usize, chunk, 1, FixedSync::Input)
+                        .map_err(|e| ResampleError { from, to, reason: e.to_string() })?,
+                )
+            };
         Ok(StreamResampler { inner, from, to, pending: Vec::new() })
     }
 
@@ -60,12 +64,17 @@ mod tests {
             let mut r = StreamResampler::new(from, to, (from / 50) as usize).unwrap();
             let mut out = Vec::new();
             let n = from as usize; // one second in 20 ms frames
-            let tone: Vec<f32> = (0..n).map(|i| (2.0 * std::f32::consts::PI * 300.0 * i as f32 / from as f32).sin() * 0.5).collect();
+            let tone: Vec<f32> =
+                (0..n).map(|i| (2.0 * std::f32::consts::PI * 300.0 * i as f32 / from as f32).sin() * 0.5).collect();
             for frame in tone.chunks(from as usize / 50) {
                 r.process(frame, &mut out).unwrap();
             }
             // Output trails input by at most one internal chunk.
-            assert!(out.len() <= to as usize && out.len() + to as usize / 50 >= to as usize, "{from}->{to}: {}", out.len());
+            assert!(
+                out.len() <= to as usize && out.len() + to as usize / 50 >= to as usize,
+                "{from}->{to}: {}",
+                out.len()
+            );
             assert!(r.delay() * 1000 / (to as usize) <= 20, "{from}->{to} delay {}", r.delay());
             let tail = &out[out.len() / 2..];
             let rms = (tail.iter().map(|x| x * x).sum::<f32>() / tail.len() as f32).sqrt();

@@ -31,13 +31,20 @@ pub fn read_wav_mono(path: &Path) -> Result<Pcm, WavError> {
     let reader = hound::WavReader::new(std::io::BufReader::new(file)).map_err(|e| malformed(e.to_string()))?;
     let spec = reader.spec();
     if spec.sample_format != hound::SampleFormat::Int || spec.bits_per_sample != 16 {
-        return Err(WavError::Unsupported { path: path.into(), reason: format!("{:?} {}-bit", spec.sample_format, spec.bits_per_sample) });
+        return Err(WavError::Unsupported {
+            path: path.into(),
+            reason: format!("{:?} {}-bit", spec.sample_format, spec.bits_per_sample),
+        });
     }
     if spec.channels == 0 || !(4000..=192_000).contains(&spec.sample_rate) {
-        return Err(WavError::Unsupported { path: path.into(), reason: format!("{} channels at {} Hz", spec.channels, spec.sample_rate) });
+        return Err(WavError::Unsupported {
+            path: path.into(),
+            reason: format!("{} channels at {} Hz", spec.channels, spec.sample_rate),
+        });
     }
     let channels = spec.channels as usize;
-    let interleaved = reader.into_samples::<i16>().collect::<Result<Vec<i16>, _>>().map_err(|e| malformed(e.to_string()))?;
+    let interleaved =
+        reader.into_samples::<i16>().collect::<Result<Vec<i16>, _>>().map_err(|e| malformed(e.to_string()))?;
     let samples = interleaved
         .chunks_exact(channels)
         .map(|frame| frame.iter().map(|&s| s as f32).sum::<f32>() / (channels as f32 * 32768.0))
@@ -46,7 +53,12 @@ pub fn read_wav_mono(path: &Path) -> Result<Pcm, WavError> {
 }
 
 pub fn write_wav_mono(path: &Path, pcm: &Pcm) -> Result<(), WavError> {
-    let spec = hound::WavSpec { channels: 1, sample_rate: pcm.rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: pcm.rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let io = |e: hound::Error| match e {
         hound::Error::IoError(source) => WavError::Io { path: path.into(), source },
         other => WavError::Malformed { path: path.into(), reason: other.to_string() },
@@ -69,7 +81,12 @@ mod tests {
     #[test]
     fn stereo_is_downmixed_and_round_trips() {
         let path = tmp("stereo.wav");
-        let spec = hound::WavSpec { channels: 2, sample_rate: 48_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 48_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         let mut w = hound::WavWriter::create(&path, spec).unwrap();
         for _ in 0..10 {
             w.write_sample(16384i16).unwrap();
@@ -87,7 +104,12 @@ mod tests {
         let path = tmp("junk.wav");
         std::fs::write(&path, b"RIFF\x10\x00\x00\x00WAVEjunkjunk").unwrap();
         assert!(matches!(read_wav_mono(&path), Err(WavError::Malformed { .. })));
-        let spec = hound::WavSpec { channels: 1, sample_rate: 16_000, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
         let mut w = hound::WavWriter::create(&path, spec).unwrap();
         w.write_sample(0.5f32).unwrap();
         w.finalize().unwrap();

@@ -71,7 +71,11 @@ struct Cursor<'a> {
 
 impl Cursor<'_> {
     fn err(&self, reason: impl Into<String>) -> ModelError {
-        ModelError::Format { path: self.path.into(), format: "CTranslate2 model", reason: format!("{} at byte {}", reason.into(), self.pos) }
+        ModelError::Format {
+            path: self.path.into(),
+            format: "CTranslate2 model",
+            reason: format!("{} at byte {}", reason.into(), self.pos),
+        }
     }
     fn take(&mut self, n: usize) -> Result<&[u8], ModelError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| self.err("truncated"))?;
@@ -124,7 +128,8 @@ impl Ct2Model {
             let id = c.u8()?;
             let dtype = Ct2Dtype::from_id(id).ok_or_else(|| c.err(format!("{name}: unknown dtype {id}")))?;
             let nbytes = c.u32()? as usize;
-            let elems = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| c.err("shape overflows"))?;
+            let elems =
+                dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| c.err("shape overflows"))?;
             if elems.checked_mul(dtype.size()) != Some(nbytes) {
                 return Err(c.err(format!("{name}: {nbytes} bytes do not match shape {dims:?} of {dtype:?}")));
             }

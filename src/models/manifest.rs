@@ -44,10 +44,13 @@ impl Manifest {
     }
 
     pub fn parse(text: &str, origin: &Path) -> Result<Self, ModelError> {
-        let manifest: Manifest = toml::from_str(text)
-            .map_err(|e| ModelError::Manifest { path: origin.into(), reason: e.to_string() })?;
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|e| ModelError::Manifest { path: origin.into(), reason: e.to_string() })?;
         for m in &manifest.model {
-            let bad = |reason: &str| ModelError::Manifest { path: origin.into(), reason: format!("model {:?}: {reason}", m.name) };
+            let bad = |reason: &str| ModelError::Manifest {
+                path: origin.into(),
+                reason: format!("model {:?}: {reason}", m.name),
+            };
             match &m.convert {
                 Some(_) if m.inputs.is_empty() => return Err(bad("`convert` needs `inputs`")),
                 None if m.package.is_none() || m.version.is_none() || m.path.is_none() => {

@@ -19,7 +19,14 @@ pub struct EndpointConfig {
 
 impl Default for EndpointConfig {
     fn default() -> Self {
-        EndpointConfig { speculative_ms: 160, complete_ms: 240, sentence_ms: 450, default_ms: 600, incomplete_ms: 1200, max_turn_ms: 15_000 }
+        EndpointConfig {
+            speculative_ms: 160,
+            complete_ms: 240,
+            sentence_ms: 450,
+            default_ms: 600,
+            incomplete_ms: 1200,
+            max_turn_ms: 15_000,
+        }
     }
 }
 
@@ -45,16 +52,58 @@ impl EndpointConfig {
 }
 
 const SHORT_ANSWERS: &[&str] = &[
-    "yes", "yeah", "yep", "no", "nope", "okay", "ok", "sure", "correct", "right", "haan", "han", "ha", "ji", "nahi", "nahin",
-    "theek", "thik", "hai", "please", "thanks", "thank", "you", "that's", "thats", "is", "it", "confirm", "cancel", "stop",
-    "wait", "done", "fine", "absolutely", "definitely", "of", "course", "not", "interested", "bye", "goodbye", "hello", "hi", "hey", "speaking",
+    "yes",
+    "yeah",
+    "yep",
+    "no",
+    "nope",
+    "okay",
+    "ok",
+    "sure",
+    "correct",
+    "right",
+    "haan",
+    "han",
+    "ha",
+    "ji",
+    "nahi",
+    "nahin",
+    "theek",
+    "thik",
+    "hai",
+    "please",
+    "thanks",
+    "thank",
+    "you",
+    "that's",
+    "thats",
+    "is",
+    "it",
+    "confirm",
+    "cancel",
+    "stop",
+    "wait",
+    "done",
+    "fine",
+    "absolutely",
+    "definitely",
+    "of",
+    "course",
+    "not",
+    "interested",
+    "bye",
+    "goodbye",
+    "hello",
+    "hi",
+    "hey",
+    "speaking",
 ];
 
 const OPEN_ENDINGS: &[&str] = &[
-    "and", "or", "but", "the", "a", "an", "my", "to", "at", "on", "in", "of", "for", "is", "number", "street", "road", "flat",
-    "floor", "near", "um", "uh", "so", "because", "with", "from", "after", "before", "between", "by", "like", "maybe",
-    "hundred", "thousand", "lakh", "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-    "ten", "sector", "block", "house", "plot", "main", "cross", "pin", "code",
+    "and", "or", "but", "the", "a", "an", "my", "to", "at", "on", "in", "of", "for", "is", "number", "street", "road",
+    "flat", "floor", "near", "um", "uh", "so", "because", "with", "from", "after", "before", "between", "by", "like",
+    "maybe", "hundred", "thousand", "lakh", "zero", "oh", "one", "two", "three", "four", "five", "six", "seven",
+    "eight", "nine", "ten", "sector", "block", "house", "plot", "main", "cross", "pin", "code",
 ];
 
 fn words(text: &str) -> Vec<String> {
@@ -97,6 +146,8 @@ mod tests {
         assert_eq!(completeness("Can you deliver it on Friday instead?"), Completeness::Sentence);
         assert_eq!(completeness("can you deliver it"), Completeness::Neutral);
         let cfg = EndpointConfig::default();
-        assert!(cfg.wait_ms(Some("yes")) < cfg.wait_ms(None) && cfg.wait_ms(None) < cfg.wait_ms(Some("my pin code is 5 6")));
+        assert!(
+            cfg.wait_ms(Some("yes")) < cfg.wait_ms(None) && cfg.wait_ms(None) < cfg.wait_ms(Some("my pin code is 5 6"))
+        );
     }
 }

@@ -12,8 +12,8 @@ pub enum Interjection {
 }
 
 const BACKCHANNEL: &[&str] = &[
-    "uh", "huh", "uh-huh", "uhhuh", "mm", "mhm", "mm-hmm", "hmm", "hm", "okay", "ok", "yeah", "yes", "right", "sure", "haan",
-    "han", "ha", "ji", "achha", "acha", "accha", "theek", "thik", "hai", "i", "see", "alright", "good", "oh",
+    "uh", "huh", "uh-huh", "uhhuh", "mm", "mhm", "mm-hmm", "hmm", "hm", "okay", "ok", "yeah", "yes", "right", "sure",
+    "haan", "han", "ha", "ji", "achha", "acha", "accha", "theek", "thik", "hai", "i", "see", "alright", "good", "oh",
 ];
 
 /// Words that always interrupt, whatever else was said.

@@ -50,7 +50,17 @@ pub struct SpeechDetector {
 impl SpeechDetector {
     pub fn new(vad: Box<dyn VoiceActivity>, cfg: VadConfig) -> Self {
         let rate = vad.sample_rate();
-        SpeechDetector { vad, cfg, rate, pending: Vec::new(), cursor: 0, in_speech: false, voiced_run: 0, run_start: 0, last_voiced_end: 0 }
+        SpeechDetector {
+            vad,
+            cfg,
+            rate,
+            pending: Vec::new(),
+            cursor: 0,
+            in_speech: false,
+            voiced_run: 0,
+            run_start: 0,
+            last_voiced_end: 0,
+        }
     }
 
     pub fn rate(&self) -> u32 {
@@ -71,9 +81,16 @@ impl SpeechDetector {
 
     /// Feeds a frame at the detector's rate. `echo_floor(start, end)` gives the energy a
     /// chunk must exceed to count (0 when the bot is silent).
-    pub fn push(&mut self, frame: &Frame, echo_floor: impl Fn(u64, u64) -> f32) -> Result<Vec<ChunkDecision>, EngineError> {
+    pub fn push(
+        &mut self,
+        frame: &Frame,
+        echo_floor: impl Fn(u64, u64) -> f32,
+    ) -> Result<Vec<ChunkDecision>, EngineError> {
         if frame.rate() != self.rate {
-            return Err(EngineError::input("vad", format!("frame at {} Hz, detector at {} Hz", frame.rate(), self.rate)));
+            return Err(EngineError::input(
+                "vad",
+                format!("frame at {} Hz, detector at {} Hz", frame.rate(), self.rate),
+            ));
         }
         if self.pending.is_empty() {
             self.cursor = frame.start.samples;
@@ -88,7 +105,13 @@ impl SpeechDetector {
             let p = self.vad.speech_probability(&chunk)?;
             let loud_enough = energy(&chunk) > echo_floor(start, end);
             let voiced = loud_enough && if self.in_speech { p >= self.cfg.release } else { p >= self.cfg.threshold };
-            let mut decision = ChunkDecision { end: MediaTime::new(end, self.rate), probability: p, voiced, onset: None, offset: None };
+            let mut decision = ChunkDecision {
+                end: MediaTime::new(end, self.rate),
+                probability: p,
+                voiced,
+                onset: None,
+                offset: None,
+            };
             if voiced {
                 if self.voiced_run == 0 {
                     self.run_start = start;

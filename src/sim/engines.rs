@@ -33,7 +33,14 @@ impl SimEngines {
     pub fn load(dir: &ModelDir, rate: u32) -> Result<Self, EngineError> {
         let asr = WhisperAsr::load(dir, "whisper-tiny.en", 2)?;
         let state = asr.new_state()?;
-        Ok(SimEngines { cost: CostModel::Measured, vad: SileroModel::load(dir)?, asr, state, tts: TtsService::load(dir)?.with_output_rate(rate), rate })
+        Ok(SimEngines {
+            cost: CostModel::Measured,
+            vad: SileroModel::load(dir)?,
+            asr,
+            state,
+            tts: TtsService::load(dir)?.with_output_rate(rate),
+            rate,
+        })
     }
 
     pub fn rate(&self) -> u32 {
@@ -68,9 +75,21 @@ impl SimEngines {
             let s = self.tts.sentence(sentence)?;
             let ready = match self.cost {
                 CostModel::Measured => started.elapsed().as_micros() as u64,
-                CostModel::Fixed { tts_sentence_ms, .. } => (i as u64 + 1) * tts_sentence_ms * 1000 * (!s.cached) as u64,
+                CostModel::Fixed { tts_sentence_ms, .. } => {
+                    (i as u64 + 1) * tts_sentence_ms * 1000 * (!s.cached) as u64
+                }
             };
-            out.push((TtsChunk { id: req.id, index: i as u32, text: s.text, samples: s.samples, last: i + 1 == n, cached: s.cached }, ready));
+            out.push((
+                TtsChunk {
+                    id: req.id,
+                    index: i as u32,
+                    text: s.text,
+                    samples: s.samples,
+                    last: i + 1 == n,
+                    cached: s.cached,
+                },
+                ready,
+            ));
         }
         Ok(out)
     }

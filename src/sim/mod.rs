@@ -52,7 +52,10 @@ pub fn prompts_dir() -> std::path::PathBuf {
 }
 
 /// The process's intent classifier (MiniLM + `prompts/intents.toml`), loaded once.
-pub fn shared_classifier(models: &crate::models::ModelDir, prompts: &std::path::Path) -> Result<std::sync::Arc<std::sync::Mutex<crate::dialogue::IntentClassifier>>, SimError> {
+pub fn shared_classifier(
+    models: &crate::models::ModelDir,
+    prompts: &std::path::Path,
+) -> Result<std::sync::Arc<std::sync::Mutex<crate::dialogue::IntentClassifier>>, SimError> {
     use std::sync::{Arc, Mutex, OnceLock};
     static SHARED: OnceLock<Arc<Mutex<crate::dialogue::IntentClassifier>>> = OnceLock::new();
     if let Some(c) = SHARED.get() {
@@ -70,14 +73,19 @@ pub fn load_dialogue(
     context: &std::path::Path,
 ) -> Result<Box<dyn crate::dialogue::Dialogue>, SimError> {
     let text = std::fs::read_to_string(context).map_err(|source| SimError::Io { path: context.into(), source })?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| SimError::Context { path: context.into(), reason: e.to_string() })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| SimError::Context { path: context.into(), reason: e.to_string() })?;
     if !value.is_object() {
         return Err(SimError::Context { path: context.into(), reason: "the context must be a JSON object".into() });
     }
     let flows = crate::dialogue::load_flows(&prompts.join("flows"))?;
-    let (_, spec) = flows.get(flow).ok_or_else(|| SimError::UnknownFlow { flow: flow.into(), known: flows.keys().cloned().collect::<Vec<_>>().join(", ") })?;
+    let (_, spec) = flows.get(flow).ok_or_else(|| SimError::UnknownFlow {
+        flow: flow.into(),
+        known: flows.keys().cloned().collect::<Vec<_>>().join(", "),
+    })?;
     let classifier = shared_classifier(models, prompts)?;
-    let dialogue = crate::dialogue::FlowDialogue::new(spec.clone(), value, classifier).map_err(|reason| SimError::Context { path: context.into(), reason })?;
+    let dialogue = crate::dialogue::FlowDialogue::new(spec.clone(), value, classifier)
+        .map_err(|reason| SimError::Context { path: context.into(), reason })?;
     Ok(Box::new(dialogue))
 }
 
@@ -89,6 +97,10 @@ pub fn load_audio(path: &std::path::Path, rate: u32) -> Result<Vec<f32>, SimErro
 
 /// A script's turns loaded at `rate`.
 pub fn load_turns(script: &CallerScript, rate: u32) -> Result<Caller, SimError> {
-    let turns = script.turns.iter().map(|t| Ok((load_audio(&t.audio, rate)?, t.after, t.delay_ms))).collect::<Result<Vec<_>, SimError>>()?;
+    let turns = script
+        .turns
+        .iter()
+        .map(|t| Ok((load_audio(&t.audio, rate)?, t.after, t.delay_ms)))
+        .collect::<Result<Vec<_>, SimError>>()?;
     Ok(Caller::Script(turns))
 }

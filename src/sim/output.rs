@@ -12,7 +12,12 @@ pub fn write_outputs(dir: &Path, name: &str, out: &SimOutput) -> Result<(), SimE
     let json = serde_json::to_string_pretty(&out.events).expect("events serialize");
     std::fs::write(&timeline, json).map_err(|e| io(&timeline, e))?;
     let wav = dir.join(format!("{name}.wav"));
-    let spec = hound::WavSpec { channels: 2, sample_rate: out.rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: out.rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let hound_err = |e: hound::Error| io(&wav, std::io::Error::other(e.to_string()));
     let mut w = hound::WavWriter::create(&wav, spec).map_err(hound_err)?;
     let pcm = |s: f32| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16;

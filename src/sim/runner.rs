@@ -45,7 +45,8 @@ pub fn run_call(
     for prompt in dialogue.static_prompts() {
         engines.prerender(&prompt)?;
     }
-    let mut call = Call::new(CallConfig { rate, ..Default::default() }, Box::new(engines.vad.detector(rate)?), dialogue)?;
+    let mut call =
+        Call::new(CallConfig { rate, ..Default::default() }, Box::new(engines.vad.detector(rate)?), dialogue)?;
 
     let (mut caller_track, turns) = match caller {
         Caller::Recording(audio) => (audio, Vec::new()),
@@ -107,7 +108,8 @@ pub fn run_call(
         }
         // The caller frame covering [t, t + 20).
         let start = (t * rate as u64 / 1000) as usize;
-        let mut samples: Vec<f32> = (start..start + frame_len).map(|i| caller_track.get(i).copied().unwrap_or(0.0)).collect();
+        let mut samples: Vec<f32> =
+            (start..start + frame_len).map(|i| caller_track.get(i).copied().unwrap_or(0.0)).collect();
         if let Some((db, delay_ms)) = line.echo() {
             let gain = 10f32.powf(db / 20.0);
             let delay = delay_ms as usize * rate as usize / 1000;

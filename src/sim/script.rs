@@ -67,7 +67,10 @@ impl CallerScript {
         for (i, turn) in script.turns.iter_mut().enumerate() {
             turn.audio = dir.join(&turn.audio);
             if i > 0 && turn.after.is_none() {
-                return Err(invalid(format!("turn {}: `after` is required after the first turn (bot_done or bot_start)", i + 1)));
+                return Err(invalid(format!(
+                    "turn {}: `after` is required after the first turn (bot_done or bot_start)",
+                    i + 1
+                )));
             }
         }
         Ok(script)

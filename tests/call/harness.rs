@@ -32,10 +32,20 @@ impl VoiceActivity for EnergyVad {
 #[derive(Clone)]
 pub enum Act {
     /// Speak `text` for `ms`, `delay_ms` after the bot finishes (or starts) its turn `turn`.
-    Say { text: &'static str, ms: u64, at: Cue },
+    Say {
+        text: &'static str,
+        ms: u64,
+        at: Cue,
+    },
     /// Non-speech noise at speech level that ASR hears as nothing.
-    Noise { ms: u64, at: Cue },
-    Dtmf { digit: char, at: Cue },
+    Noise {
+        ms: u64,
+        at: Cue,
+    },
+    Dtmf {
+        digit: char,
+        at: Cue,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -128,8 +138,12 @@ pub fn run(script: &[Act], opts: Options) -> Run {
             if start.is_some_and(|s| s <= t) {
                 let s = start.unwrap();
                 match act {
-                    Act::Say { text, ms, .. } => spoken.push(Speaking { start_ms: s, end_ms: s + ms, text, noise: false }),
-                    Act::Noise { ms, .. } => spoken.push(Speaking { start_ms: s, end_ms: s + ms, text: "", noise: true }),
+                    Act::Say { text, ms, .. } => {
+                        spoken.push(Speaking { start_ms: s, end_ms: s + ms, text, noise: false })
+                    }
+                    Act::Noise { ms, .. } => {
+                        spoken.push(Speaking { start_ms: s, end_ms: s + ms, text: "", noise: true })
+                    }
                     Act::Dtmf { digit, .. } => call.handle_input(now, Input::Dtmf(digit)),
                 }
                 *slot = None;
@@ -153,7 +167,10 @@ pub fn run(script: &[Act], opts: Options) -> Run {
             }
         }
         let t_next = t + 20;
-        call.handle_input(Duration::from_millis(t_next), Input::Audio(Frame::new(MediaTime::from_ms(t, RATE), samples)));
+        call.handle_input(
+            Duration::from_millis(t_next),
+            Input::Audio(Frame::new(MediaTime::from_ms(t, RATE), samples)),
+        );
         call.handle_input(Duration::from_millis(t_next), Input::Timeout);
         while let Some(out) = call.poll_output() {
             match out {
@@ -169,7 +186,13 @@ pub fn run(script: &[Act], opts: Options) -> Run {
                     let words: Vec<&str> = spoken
                         .iter()
                         .filter(|sp| !sp.noise && sp.start_ms < end_ms && sp.end_ms > start_ms)
-                        .map(|sp| if req.partial && sp.end_ms > end_ms { sp.text.split(' ').next().unwrap_or("") } else { sp.text })
+                        .map(|sp| {
+                            if req.partial && sp.end_ms > end_ms {
+                                sp.text.split(' ').next().unwrap_or("")
+                            } else {
+                                sp.text
+                            }
+                        })
                         .collect();
                     schedule(&mut pending, t_next + opts.asr_ms, Input::Asr { id: req.id, text: words.join(" ") });
                 }
@@ -178,8 +201,10 @@ pub fn run(script: &[Act], opts: Options) -> Run {
                     let n = sentences.len();
                     for (i, s) in sentences.into_iter().enumerate() {
                         let len = s.split_whitespace().count() * 240 * RATE as usize / 1000;
-                        let samples: Arc<[f32]> = (0..len).map(|k| if k % 2 == 0 { 0.3 } else { -0.3 }).collect::<Vec<f32>>().into();
-                        let chunk = TtsChunk { id: req.id, index: i as u32, text: s, samples, last: i + 1 == n, cached: false };
+                        let samples: Arc<[f32]> =
+                            (0..len).map(|k| if k % 2 == 0 { 0.3 } else { -0.3 }).collect::<Vec<f32>>().into();
+                        let chunk =
+                            TtsChunk { id: req.id, index: i as u32, text: s, samples, last: i + 1 == n, cached: false };
                         schedule(&mut pending, t_next + opts.tts_ms * (i as u64 + 1), Input::Tts(chunk));
                     }
                 }

@@ -4,13 +4,22 @@ use voxline::dialogue::Outcome;
 use crate::harness::{run, Act, Cue, Options};
 
 fn latency(r: &crate::harness::Run, stage: StageLatency) -> Vec<u64> {
-    r.events.iter().filter_map(|e| match &e.event { Event::Latency { stage: s, ms } if *s == stage => Some(*ms), _ => None }).collect()
+    r.events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Latency { stage: s, ms } if *s == stage => Some(*ms),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
 fn two_yes_answers_confirm_the_order_with_quick_endpoints() {
     let r = run(
-        &[Act::Say { text: "yes", ms: 400, at: Cue::AfterBot(1, 500) }, Act::Say { text: "yes I will", ms: 700, at: Cue::AfterBot(2, 500) }],
+        &[
+            Act::Say { text: "yes", ms: 400, at: Cue::AfterBot(1, 500) },
+            Act::Say { text: "yes I will", ms: 700, at: Cue::AfterBot(2, 500) },
+        ],
         Options::default(),
     );
     assert_eq!(r.outcome, Some(Outcome::Confirmed));
@@ -26,8 +35,14 @@ fn two_yes_answers_confirm_the_order_with_quick_endpoints() {
 
 #[test]
 fn an_open_phrase_waits_longer_than_a_short_answer() {
-    let short = run(&[Act::Say { text: "yes", ms: 400, at: Cue::AfterBot(1, 300) }], Options { max_ms: 15_000, ..Default::default() });
-    let open = run(&[Act::Say { text: "my address is flat number", ms: 900, at: Cue::AfterBot(1, 300) }], Options { max_ms: 15_000, ..Default::default() });
+    let short = run(
+        &[Act::Say { text: "yes", ms: 400, at: Cue::AfterBot(1, 300) }],
+        Options { max_ms: 15_000, ..Default::default() },
+    );
+    let open = run(
+        &[Act::Say { text: "my address is flat number", ms: 900, at: Cue::AfterBot(1, 300) }],
+        Options { max_ms: 15_000, ..Default::default() },
+    );
     let wait = |r: &crate::harness::Run| latency(r, StageLatency::EndpointWait)[0];
     assert!(wait(&short) < 300, "{}", wait(&short));
     assert!(wait(&open) >= 1200, "{}", wait(&open));
@@ -35,7 +50,10 @@ fn an_open_phrase_waits_longer_than_a_short_answer() {
 
 #[test]
 fn barge_in_stops_playout_fast_and_records_what_was_heard() {
-    let r = run(&[Act::Say { text: "stop", ms: 500, at: Cue::DuringBot(1, 1500) }], Options { max_ms: 12_000, ..Default::default() });
+    let r = run(
+        &[Act::Say { text: "stop", ms: 500, at: Cue::DuringBot(1, 1500) }],
+        Options { max_ms: 12_000, ..Default::default() },
+    );
     let pause = r.first(|e| matches!(e, Event::PlayoutPause)).expect("paused");
     let onset = r.first(|e| matches!(e, Event::SpeechStart)).unwrap().at_ms;
     let last_frame = r.last_frame_before(pause.at_ms).unwrap();
@@ -51,7 +69,10 @@ fn barge_in_stops_playout_fast_and_records_what_was_heard() {
 
 #[test]
 fn a_backchannel_pauses_then_resumes_where_it_left_off() {
-    let r = run(&[Act::Say { text: "uh-huh", ms: 350, at: Cue::DuringBot(1, 1200) }], Options { max_ms: 9000, ..Default::default() });
+    let r = run(
+        &[Act::Say { text: "uh-huh", ms: 350, at: Cue::DuringBot(1, 1200) }],
+        Options { max_ms: 9000, ..Default::default() },
+    );
     assert_eq!(r.count(|e| matches!(e, Event::PlayoutResume { reason: "backchannel" })), 1);
     assert_eq!(r.count(|e| matches!(e, Event::PlayoutStop { reason: "barge_in", .. })), 0);
     let done = r.first(|e| matches!(e, Event::PlayoutStop { reason: "done", .. })).unwrap();
@@ -61,7 +82,8 @@ fn a_backchannel_pauses_then_resumes_where_it_left_off() {
 
 #[test]
 fn noise_without_words_is_a_false_interruption_and_the_sentence_restarts() {
-    let r = run(&[Act::Noise { ms: 400, at: Cue::DuringBot(1, 1000) }], Options { max_ms: 15_000, ..Default::default() });
+    let r =
+        run(&[Act::Noise { ms: 400, at: Cue::DuringBot(1, 1000) }], Options { max_ms: 15_000, ..Default::default() });
     let pause = r.first(|e| matches!(e, Event::PlayoutPause)).expect("paused");
     let resume = r.first(|e| matches!(e, Event::PlayoutResume { reason: "false_interruption" })).expect("resumed");
     assert!(resume.at_ms - pause.at_ms <= 1600, "{} ms", resume.at_ms - pause.at_ms);
@@ -70,14 +92,20 @@ fn noise_without_words_is_a_false_interruption_and_the_sentence_restarts() {
 
 #[test]
 fn the_bot_does_not_interrupt_itself_through_line_echo() {
-    let r = run(&[Act::Say { text: "yes", ms: 400, at: Cue::AfterBot(1, 600) }], Options { echo: Some((-20.0, 60)), max_ms: 9000, ..Default::default() });
+    let r = run(
+        &[Act::Say { text: "yes", ms: 400, at: Cue::AfterBot(1, 600) }],
+        Options { echo: Some((-20.0, 60)), max_ms: 9000, ..Default::default() },
+    );
     assert_eq!(r.count(|e| matches!(e, Event::PlayoutPause)), 0);
     assert_eq!(r.count(|e| matches!(e, Event::SpeechStart)), 1, "only the caller's own turn");
 }
 
 #[test]
 fn dtmf_answers_and_interrupts() {
-    let r = run(&[Act::Dtmf { digit: '1', at: Cue::DuringBot(1, 800) }, Act::Dtmf { digit: '1', at: Cue::AfterBot(3, 300) }], Options::default());
+    let r = run(
+        &[Act::Dtmf { digit: '1', at: Cue::DuringBot(1, 800) }, Act::Dtmf { digit: '1', at: Cue::AfterBot(3, 300) }],
+        Options::default(),
+    );
     assert!(r.first(|e| matches!(e, Event::PlayoutStop { reason: "barge_in", .. })).is_some());
     assert_eq!(r.count(|e| matches!(e, Event::Dtmf { .. })), 2);
     assert_eq!(r.outcome, Some(Outcome::Confirmed));
@@ -92,7 +120,13 @@ fn silence_reprompts_then_ends_with_no_response() {
 
 #[test]
 fn asking_for_a_human_hands_off_with_context() {
-    let r = run(&[Act::Say { text: "yes", ms: 400, at: Cue::AfterBot(1, 400) }, Act::Say { text: "can I talk to a human", ms: 1200, at: Cue::AfterBot(2, 400) }], Options::default());
+    let r = run(
+        &[
+            Act::Say { text: "yes", ms: 400, at: Cue::AfterBot(1, 400) },
+            Act::Say { text: "can I talk to a human", ms: 1200, at: Cue::AfterBot(2, 400) },
+        ],
+        Options::default(),
+    );
     assert_eq!(r.outcome, Some(Outcome::Handoff));
     let p = r.handoff.expect("packet");
     assert_eq!((p.flow.as_str(), p.reason.as_str()), ("cod", "ask_human"));

@@ -1,4 +1,4 @@
-use voxline::engines::{AsrOptions, AsrJob};
+use voxline::engines::{AsrJob, AsrOptions};
 use voxline::eval::wer;
 
 use crate::common::{asr, fixture, labels, to_16k};
@@ -17,7 +17,10 @@ fn fixtures_transcribe_within_the_wer_targets() {
         let w = wer(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())));
         assert!(w <= limit, "{band}: WER {w:.3} > {limit}: {pairs:?}");
         let w = wer(accented.iter().map(|(a, b)| (a.as_str(), b.as_str())));
-        assert!(!accented.is_empty() && w <= accented_limit, "{band} Indian-accented: WER {w:.3} > {accented_limit}: {accented:?}");
+        assert!(
+            !accented.is_empty() && w <= accented_limit,
+            "{band} Indian-accented: WER {w:.3} > {accented_limit}: {accented:?}"
+        );
     }
 }
 
@@ -26,7 +29,14 @@ fn partial_hypothesis_on_a_growing_window() {
     let audio = to_16k(&fixture("16k", "six_seconds"));
     let (tx, rx) = std::sync::mpsc::channel();
     // First 2.5 s as a partial, then the whole clip as the final.
-    asr().submit(AsrJob { id: 1, audio_16k: audio[..40_000].to_vec(), options: AsrOptions { partial: true, ..Default::default() }, reply: tx.clone() }).unwrap();
+    asr()
+        .submit(AsrJob {
+            id: 1,
+            audio_16k: audio[..40_000].to_vec(),
+            options: AsrOptions { partial: true, ..Default::default() },
+            reply: tx.clone(),
+        })
+        .unwrap();
     asr().submit(AsrJob { id: 2, audio_16k: audio, options: AsrOptions::default(), reply: tx }).unwrap();
     let mut replies: Vec<_> = (0..2).map(|_| rx.recv().unwrap()).collect();
     replies.sort_by_key(|r| r.id);

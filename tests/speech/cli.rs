@@ -34,10 +34,19 @@ fn transcribe_rejects_bad_input_with_a_clear_error() {
     std::fs::write(&junk, b"this is not a wav file at all").unwrap();
     let out = voxline().arg("transcribe").arg(&junk).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a readable WAV"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a readable WAV"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let float = dir.join("float.wav");
-    let spec = hound::WavSpec { channels: 1, sample_rate: 16000, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
     let mut w = hound::WavWriter::create(&float, spec).unwrap();
     w.write_sample(0.1f32).unwrap();
     w.finalize().unwrap();
@@ -55,7 +64,11 @@ fn missing_models_name_the_file_and_the_fix() {
     assert!(msg.contains("libonnxruntime.so.1.32.0") && msg.contains("voxline models fetch"), "{msg}");
     assert!(matches!(empty.require("whisper-tiny.en"), Err(ModelError::Missing { .. })));
 
-    let out = voxline_with("/nonexistent-models".as_ref()).arg("transcribe").arg(fixtures().join("16k/short_yes.wav")).output().unwrap();
+    let out = voxline_with("/nonexistent-models".as_ref())
+        .arg("transcribe")
+        .arg(fixtures().join("16k/short_yes.wav"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ggml-tiny.en.bin") && stderr.contains("voxline models fetch"), "{stderr}");
@@ -80,7 +93,14 @@ fn corrupt_model_file_is_a_load_error_naming_it() {
 fn intent_prints_intent_confidence_and_slots() {
     let out = voxline()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["intent", "--flow", "delivery_retry", "--today", "2026-11-26", "haan ji, deliver it next monday after 6 pm"])
+        .args([
+            "intent",
+            "--flow",
+            "delivery_retry",
+            "--today",
+            "2026-11-26",
+            "haan ji, deliver it next monday after 6 pm",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -91,11 +111,22 @@ fn intent_prints_intent_confidence_and_slots() {
     assert_eq!(v["slots"]["time_window"], "18:00-21:00");
     let out = voxline()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["intent", "--flow", "cod", "--now", "2026-11-26T11:05:00+05:30", "I'm in a meeting, call me back in an hour"])
+        .args([
+            "intent",
+            "--flow",
+            "cod",
+            "--now",
+            "2026-11-26T11:05:00+05:30",
+            "I'm in a meeting, call me back in an hour",
+        ])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((v["intent"].as_str(), v["slots"]["callback_time"].as_str()), (Some("callback_later"), Some("2026-11-26T12:15:00+05:30")), "{v}");
+    assert_eq!(
+        (v["intent"].as_str(), v["slots"]["callback_time"].as_str()),
+        (Some("callback_later"), Some("2026-11-26T12:15:00+05:30")),
+        "{v}"
+    );
     let out = voxline().args(["intent", "--flow", "nope", "yes"]).output().unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unknown flow"));
 }

@@ -31,7 +31,8 @@ pub fn to_16k(pcm: &Pcm) -> Vec<f32> {
 pub fn asr() -> &'static AsrPool {
     static POOL: OnceLock<AsrPool> = OnceLock::new();
     POOL.get_or_init(|| {
-        let model = WhisperAsr::load(&models(), "whisper-tiny.en", 2).expect("whisper model (run `voxline models fetch`)");
+        let model =
+            WhisperAsr::load(&models(), "whisper-tiny.en", 2).expect("whisper model (run `voxline models fetch`)");
         AsrPool::new(&model, 1).unwrap()
     })
 }

@@ -59,7 +59,11 @@ fn callbacks_are_scheduled_at_the_time_asked_or_two_hours_on() {
     let mut d = dialogue("delivery_retry", "ctx_full.json");
     let end = talk(d.as_mut(), &["abhi busy hoon baad mein call karo"]);
     assert_eq!(end.end.map(|e| e.outcome), Some(Outcome::CallbackRequested));
-    assert_eq!(d.slots().get("callback_time").map(String::as_str), Some("2026-11-26T13:15:00+05:30"), "call.now 11:05 + 2 h");
+    assert_eq!(
+        d.slots().get("callback_time").map(String::as_str),
+        Some("2026-11-26T13:15:00+05:30"),
+        "call.now 11:05 + 2 h"
+    );
     assert!(end.say.contains("today at 1:15 PM"), "{}", end.say);
 }
 

@@ -19,7 +19,12 @@ fn intent_accuracy_meets_the_targets() {
     let rows = read_tsv(&root().join("tests/data/intents.tsv")).unwrap();
     assert!(rows.len() >= 400);
     let r = intent_report(&mut c, &rows).unwrap();
-    assert!(r.accuracy >= 0.95, "accuracy {:.3}; errors:\n{}", r.accuracy, r.errors.iter().map(|(t, w, g)| format!("{w} -> {g}: {t}")).collect::<Vec<_>>().join("\n"));
+    assert!(
+        r.accuracy >= 0.95,
+        "accuracy {:.3}; errors:\n{}",
+        r.accuracy,
+        r.errors.iter().map(|(t, w, g)| format!("{w} -> {g}: {t}")).collect::<Vec<_>>().join("\n")
+    );
     assert!(r.affirm_deny_confusion <= 0.01, "affirm/deny confusion {:.3}: {:#?}", r.affirm_deny_confusion, r.errors);
 }
 
@@ -49,7 +54,10 @@ fn date_slots_meet_the_target() {
     let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
     for file in ["dates.tsv", "dates_heldout.tsv"] {
         let rows = read_tsv(&root().join("tests/data").join(file)).unwrap();
-        let wrong: Vec<_> = rows.iter().filter(|(t, want)| resolve_date(t, today).map(|d| d.to_string()).as_deref() != Some(want.as_str())).collect();
+        let wrong: Vec<_> = rows
+            .iter()
+            .filter(|(t, want)| resolve_date(t, today).map(|d| d.to_string()).as_deref() != Some(want.as_str()))
+            .collect();
         let accuracy = 1.0 - wrong.len() as f64 / rows.len() as f64;
         assert!(accuracy >= 0.95, "{file}: date accuracy {accuracy:.3}: {wrong:?}");
     }

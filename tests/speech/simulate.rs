@@ -49,11 +49,17 @@ fn every_caller_script_reaches_its_expected_outcome() {
         let name = path.file_stem().unwrap().to_string_lossy();
         if name.contains("barge_in") {
             assert_eq!(s.barge_in_reaction_ms.len(), 1, "{name}");
-            assert!(out.events.iter().any(|e| matches!(e.event, Event::PlayoutStop { reason: "barge_in", .. })), "{name}");
+            assert!(
+                out.events.iter().any(|e| matches!(e.event, Event::PlayoutStop { reason: "barge_in", .. })),
+                "{name}"
+            );
         }
         if name.contains("backchannel") {
             assert!(s.backchannels >= 1, "{name}");
-            assert!(!out.events.iter().any(|e| matches!(e.event, Event::PlayoutStop { reason: "barge_in", .. })), "{name}: a backchannel stopped the bot");
+            assert!(
+                !out.events.iter().any(|e| matches!(e.event, Event::PlayoutStop { reason: "barge_in", .. })),
+                "{name}: a backchannel stopped the bot"
+            );
         }
     }
 }
@@ -64,7 +70,11 @@ fn line_echo_does_not_make_the_bot_interrupt_itself() {
         let path = fixtures().join("calls").join(format!("{name}.toml"));
         let out = simulate(&path, ChannelOptions { echo: Some((-20.0, 60)), ..Default::default() });
         assert!(out.summary.expect_ok, "{name}: {:?}", out.summary.expect_failures);
-        assert!(out.summary.barge_in_reaction_ms.is_empty(), "{name}: self-interruption {:?}", out.summary.barge_in_reaction_ms);
+        assert!(
+            out.summary.barge_in_reaction_ms.is_empty(),
+            "{name}: self-interruption {:?}",
+            out.summary.barge_in_reaction_ms
+        );
         assert_eq!(out.summary.false_barge_ins, 0);
     }
 }
@@ -72,7 +82,8 @@ fn line_echo_does_not_make_the_bot_interrupt_itself() {
 #[test]
 fn a_lossy_alaw_line_with_noise_still_confirms() {
     let path = fixtures().join("calls/cod_confirm.toml");
-    let channel = ChannelOptions { codec: sim::CodecChoice::Pcma, loss_pct: 3.0, noise_snr_db: Some(25.0), ..Default::default() };
+    let channel =
+        ChannelOptions { codec: sim::CodecChoice::Pcma, loss_pct: 3.0, noise_snr_db: Some(25.0), ..Default::default() };
     let out = simulate(&path, channel);
     assert!(out.summary.expect_ok, "{:?}", out.summary.expect_failures);
 }
@@ -84,14 +95,24 @@ fn replay_of_a_fixed_recording_runs_the_flow() {
     let mut audio = sim::load_audio(&fixtures().join("8k/hello.wav"), rate).unwrap();
     audio.resize(audio.len() + rate as usize * 9, 0.0);
     audio.extend(sim::load_audio(&fixtures().join("8k/no_cancel.wav"), rate).unwrap());
-    let dialogue = sim::load_dialogue(&models_dir(), &sim::prompts_dir(), "cod", &fixtures().join("calls/ctx_cod.json")).unwrap();
+    let dialogue =
+        sim::load_dialogue(&models_dir(), &sim::prompts_dir(), "cod", &fixtures().join("calls/ctx_cod.json")).unwrap();
     let mut engines = engines().lock().unwrap();
-    let out = sim::run_call(&mut engines, dialogue, sim::Caller::Recording(audio), ChannelOptions::default(), false, &Expect::default()).unwrap();
+    let out = sim::run_call(
+        &mut engines,
+        dialogue,
+        sim::Caller::Recording(audio),
+        ChannelOptions::default(),
+        false,
+        &Expect::default(),
+    )
+    .unwrap();
     assert_eq!(out.summary.outcome, Some("cancelled"));
     assert_eq!(out.caller_track.len(), out.bot_track.len());
     let dir = std::env::temp_dir().join(format!("voxline-replay-{}", std::process::id()));
     sim::write_outputs(&dir, "rec", &out).unwrap();
-    let timeline: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("rec.timeline.json")).unwrap()).unwrap();
+    let timeline: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("rec.timeline.json")).unwrap()).unwrap();
     assert!(timeline.as_array().unwrap().iter().any(|e| e["type"] == "outcome" && e["code"] == "cancelled"));
     let wav = hound::WavReader::open(dir.join("rec.wav")).unwrap();
     assert_eq!((wav.spec().channels, wav.spec().sample_rate), (2, 8000));
@@ -102,15 +123,30 @@ fn replay_of_a_fixed_recording_runs_the_flow() {
 fn bad_scripts_and_contexts_are_clear_errors() {
     let dir = std::env::temp_dir().join(format!("voxline-badscript-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("a.toml"), "flow = \"cod\"\ncontext = \"ctx.json\"\n[[turn]]\naudio = \"x.wav\"\nafter = \"sometime\"\n").unwrap();
+    std::fs::write(
+        dir.join("a.toml"),
+        "flow = \"cod\"\ncontext = \"ctx.json\"\n[[turn]]\naudio = \"x.wav\"\nafter = \"sometime\"\n",
+    )
+    .unwrap();
     let err = CallerScript::load(&dir.join("a.toml")).unwrap_err().to_string();
     assert!(err.contains("a.toml"), "{err}");
     std::fs::write(dir.join("ctx.json"), "{not json").unwrap();
-    let err = sim::load_dialogue(&models_dir(), &sim::prompts_dir(), "cod", &dir.join("ctx.json")).err().unwrap().to_string();
+    let err =
+        sim::load_dialogue(&models_dir(), &sim::prompts_dir(), "cod", &dir.join("ctx.json")).err().unwrap().to_string();
     assert!(err.contains("ctx.json"), "{err}");
-    assert!(sim::load_dialogue(&models_dir(), &sim::prompts_dir(), "no_such_flow", &fixtures().join("calls/ctx_cod.json")).is_err());
+    assert!(sim::load_dialogue(
+        &models_dir(),
+        &sim::prompts_dir(),
+        "no_such_flow",
+        &fixtures().join("calls/ctx_cod.json")
+    )
+    .is_err());
     // The refund flow needs `return.*`, which the COD context lacks: named, not a panic.
-    let err = sim::load_dialogue(&models_dir(), &sim::prompts_dir(), "refund_status", &fixtures().join("calls/ctx_cod.json")).err().unwrap().to_string();
+    let err =
+        sim::load_dialogue(&models_dir(), &sim::prompts_dir(), "refund_status", &fixtures().join("calls/ctx_cod.json"))
+            .err()
+            .unwrap()
+            .to_string();
     assert!(err.contains("return.refund_amount"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }
