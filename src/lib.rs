@@ -13,3 +13,4 @@ pub mod media;
 pub mod models;
 pub mod pipeline;
 pub mod sim;
+pub mod words;

@@ -173,6 +173,8 @@ fn parse_costs(s: &str) -> Result<(u64, u64), String> {
 fn chat(dir: &ModelDir, prompts: &std::path::Path, flow: &str, context: &std::path::Path) -> Result<()> {
     use std::io::BufRead;
     let mut dialogue = sim::load_dialogue(dir, prompts, flow, context)?;
+    // The chat runs on the wall clock: a callback asked for after a long pause is counted from then.
+    let started = std::time::Instant::now();
     let mut turn = dialogue.greet();
     loop {
         println!("bot [{}]: {}", dialogue.state(), turn.say);
@@ -195,9 +197,9 @@ fn chat(dir: &ModelDir, prompts: &std::path::Path, flow: &str, context: &std::pa
         }
         let line = line.trim();
         turn = match line.strip_prefix('#').and_then(|d| d.chars().next()) {
-            Some(digit) => dialogue.on_dtmf(digit),
-            None if line.is_empty() => dialogue.on_no_input(),
-            None => dialogue.on_text(line),
+            Some(digit) => dialogue.on_dtmf(started.elapsed(), digit),
+            None if line.is_empty() => dialogue.on_no_input(started.elapsed()),
+            None => dialogue.on_text(started.elapsed(), line),
         };
     }
 }
@@ -296,7 +298,7 @@ fn main() -> Result<()> {
         Command::Flows { action: FlowsAction::Check } => {
             let flows = voxline::dialogue::load_flows(&prompts.join("flows"))?;
             voxline::dialogue::intent::load_examples(&prompts.join("intents.toml"))?;
-            voxline::dialogue::intent::Lexicon::load(&prompts.join("lexicon.toml"))?;
+            voxline::dialogue::lexicon::Lexicon::load(&prompts.join("lexicon.toml"))?;
             for (id, (path, spec)) in &flows {
                 println!("ok {id:16} {} states  {}", spec.states.len(), path.display());
             }

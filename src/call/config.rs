@@ -20,6 +20,8 @@ pub struct CallConfig {
     pub preroll_ms: u32,
     /// After answer, wait this long for the callee's "hello?" before greeting (0: greet at once).
     pub wait_for_callee_ms: u32,
+    /// A recognition result not back after this long is given up (the turn never hangs on an engine).
+    pub asr_timeout_ms: u32,
 }
 
 impl Default for CallConfig {
@@ -34,6 +36,7 @@ impl Default for CallConfig {
             partial_every_ms: 1000,
             preroll_ms: 200,
             wait_for_callee_ms: 1200,
+            asr_timeout_ms: 5000,
         }
     }
 }

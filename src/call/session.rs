@@ -139,7 +139,11 @@ impl Call {
             self.pause.as_ref().map(|p| p.since + Duration::from_millis(self.cfg.false_interruption_ms as u64));
         let listening = self.user.as_ref().map(|_| self.now + FRAME);
         let greet = self.greet_at.filter(|_| !self.greeted);
-        [self.next_frame_at, self.no_input_at, false_interruption, listening, greet].into_iter().flatten().min()
+        let asr_deadline = self.asr.values().map(|(_, sent)| *sent + self.asr_timeout()).min();
+        [self.next_frame_at, self.no_input_at, false_interruption, listening, greet, asr_deadline]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn handle_input(&mut self, now: Duration, input: Input) {
@@ -152,6 +156,7 @@ impl Call {
             Input::Audio(frame) => self.on_audio(frame),
             Input::Dtmf(digit) => self.on_dtmf(digit),
             Input::Asr { id, text } => self.on_asr(id, text),
+            Input::AsrFailed { id } => self.on_asr_failed(id, "error"),
             Input::Tts(chunk) => self.on_tts(chunk),
             Input::TtsFailed { id } => {
                 if self.tts_id == Some(id) {
@@ -511,24 +516,77 @@ impl Call {
         if !text.is_empty() {
             self.emit(Event::AsrPartial { text: text.clone() });
         }
-        if self.pause.is_some() && classify_interjection(&text) == Interjection::Interrupt {
+        if self.pause.is_some() && classify_interjection(&text, false) == Interjection::Interrupt {
             self.yield_turn();
         }
+    }
+
+    fn asr_timeout(&self) -> Duration {
+        Duration::from_millis(self.cfg.asr_timeout_ms as u64)
+    }
+
+    /// Requests whose results are overdue are given up, so no turn waits for ever.
+    fn expire_asr(&mut self) {
+        let timeout = self.asr_timeout();
+        let overdue: Vec<u64> =
+            self.asr.iter().filter(|(_, (_, sent))| self.now >= *sent + timeout).map(|(id, _)| *id).collect();
+        for id in overdue {
+            self.on_asr_failed(id, "timeout");
+        }
+    }
+
+    /// A request that failed or timed out: a partial or speculative one is forgotten
+    /// (the final decode still comes); the final one ends the turn as not understood.
+    fn on_asr_failed(&mut self, id: u64, reason: &'static str) {
+        let Some((kind, _)) = self.asr.remove(&id) else { return };
+        let final_result = self.user.as_ref().is_some_and(|u| u.final_id == Some(id));
+        self.emit(Event::AsrFailed { reason, final_result });
+        tracing::warn!(id, reason, final_result, "speech recognition request failed");
+        let Some(user) = self.user.as_mut() else { return };
+        match kind {
+            AsrKind::Partial => user.partial_in_flight = false,
+            AsrKind::Speculative { covers } if !final_result => {
+                // Let the endpoint request a plain final decode for this speech.
+                user.spec_requested_for = user.spec_requested_for.filter(|c| *c != covers);
+            }
+            _ => {}
+        }
+        if final_result {
+            self.finalize_unheard();
+        }
+    }
+
+    /// The turn ended but its words are unknown: ask again rather than guess.
+    fn finalize_unheard(&mut self) {
+        if self.pause.is_some() || self.speaking {
+            self.yield_turn();
+        }
+        self.user = None;
+        self.transcript.push(TranscriptLine {
+            speaker: "caller",
+            text: "[not recognised]".into(),
+            at_ms: ms(self.now),
+        });
+        if !self.greeted {
+            return self.greet();
+        }
+        let turn = self.dialogue.on_text(self.now, "");
+        self.respond(turn);
     }
 
     /// The caller's turn is over with `text`.
     fn finalize(&mut self, text: String) {
         self.emit(Event::AsrFinal { text: text.clone() });
-        let class = classify_interjection(&text);
+        let class = classify_interjection(&text, self.playout.question_asked());
         if self.pause.is_some() {
             match class {
                 Interjection::Backchannel => return self.resume("backchannel"),
                 Interjection::Empty => return self.resume("false_interruption"),
-                Interjection::Interrupt => self.yield_turn(),
+                Interjection::Interrupt | Interjection::Answer => self.yield_turn(),
             }
         } else if self.speaking {
             // Short speech under the barge-in minimum while the bot talks.
-            if class != Interjection::Interrupt {
+            if !matches!(class, Interjection::Interrupt | Interjection::Answer) {
                 self.user = None;
                 return;
             }
@@ -547,7 +605,7 @@ impl Call {
             // The callee's "hello?" on answering: the cue to greet.
             return self.greet();
         }
-        let turn = self.dialogue.on_text(&text);
+        let turn = self.dialogue.on_text(self.now, &text);
         self.respond(turn);
     }
 
@@ -562,7 +620,7 @@ impl Call {
             text: format!("[dtmf {digit}]"),
             at_ms: ms(self.now),
         });
-        let turn = self.dialogue.on_dtmf(digit);
+        let turn = self.dialogue.on_dtmf(self.now, digit);
         self.respond(turn);
     }
 
@@ -574,6 +632,7 @@ impl Call {
             self.greet();
         }
         self.send_due_frames();
+        self.expire_asr();
         self.check_endpoint();
         if let Some(p) = &self.pause {
             if self.now >= p.since + Duration::from_millis(self.cfg.false_interruption_ms as u64) {
@@ -588,7 +647,7 @@ impl Call {
         }
         if self.user.is_none() && !self.speaking && self.no_input_at.is_some_and(|t| self.now >= t) {
             self.no_input_at = None;
-            let turn = self.dialogue.on_no_input();
+            let turn = self.dialogue.on_no_input(self.now);
             self.respond(turn);
         }
         self.send_due_frames();

@@ -19,6 +19,10 @@ pub enum Input {
         id: u64,
         text: String,
     },
+    /// The engine could not transcribe request `id` (a result that never comes times out instead).
+    AsrFailed {
+        id: u64,
+    },
     Tts(TtsChunk),
     /// The engine could not synthesize request `id`.
     TtsFailed {
@@ -108,6 +112,11 @@ pub enum Event {
     },
     AsrFinal {
         text: String,
+    },
+    /// A recognition request failed or timed out; a final one ends the turn as not understood.
+    AsrFailed {
+        reason: &'static str,
+        final_result: bool,
     },
     Intent {
         name: String,

@@ -2,10 +2,12 @@
 //! core until the data-driven flow runtime lands; it is not the production dialogue.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::{BotTurn, CallEnd, Dialogue, IntentResult, Outcome};
+use crate::words::{tokens, DENY, NEGATIONS, YES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -24,35 +26,11 @@ pub struct BuiltinCod {
     slots: BTreeMap<String, String>,
 }
 
-const AFFIRM: &[&str] = &[
-    "yes",
-    "yeah",
-    "yep",
-    "haan",
-    "han",
-    "ji",
-    "correct",
-    "confirm",
-    "sure",
-    "okay",
-    "ok",
-    "right",
-    "theek",
-    "available",
-    "will",
-];
-const DENY: &[&str] = &["no", "nahi", "nahin", "not", "don't", "dont", "cancel"];
-
-fn words(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-        .map(String::from)
-        .collect()
-}
+/// Words that also answer yes to the built-in questions ("yes I will", "available").
+const ALSO_YES: &[&str] = &["ji", "will", "available"];
 
 fn intent(text: &str) -> (&'static str, f32) {
-    let w = words(text);
+    let w = tokens(text);
     let has = |set: &[&str]| w.iter().any(|x| set.contains(&x.as_str()));
     let phrase = |p: &str| w.join(" ").contains(p);
     if phrase("stop calling") || phrase("don't call") || phrase("do not call") {
@@ -67,9 +45,9 @@ fn intent(text: &str) -> (&'static str, f32) {
         ("repeat", 0.8)
     } else if has(&["cancel"]) {
         ("cancel_order", 0.85)
-    } else if has(DENY) {
+    } else if has(DENY) || has(NEGATIONS) {
         ("deny", 0.8)
-    } else if has(AFFIRM) {
+    } else if has(YES) || has(ALSO_YES) {
         ("affirm", 0.8)
     } else {
         ("unknown", 0.0)
@@ -134,7 +112,7 @@ impl Dialogue for BuiltinCod {
         BotTurn { say, intent: None, end: None }
     }
 
-    fn on_text(&mut self, text: &str) -> BotTurn {
+    fn on_text(&mut self, _elapsed: Duration, text: &str) -> BotTurn {
         let (name, confidence) = intent(text);
         let result = Some(IntentResult { name: name.into(), confidence, slots: BTreeMap::new() });
         match (name, self.state) {
@@ -182,16 +160,16 @@ impl Dialogue for BuiltinCod {
         }
     }
 
-    fn on_dtmf(&mut self, digit: char) -> BotTurn {
+    fn on_dtmf(&mut self, elapsed: Duration, digit: char) -> BotTurn {
         match digit {
-            '1' => self.on_text("yes"),
-            '2' => self.on_text("no"),
-            '0' => self.on_text("human"),
+            '1' => self.on_text(elapsed, "yes"),
+            '2' => self.on_text(elapsed, "no"),
+            '0' => self.on_text(elapsed, "human"),
             _ => BotTurn { say: format!("Press 1 for yes or 2 for no. {}", self.question()), intent: None, end: None },
         }
     }
 
-    fn on_no_input(&mut self) -> BotTurn {
+    fn on_no_input(&mut self, _elapsed: Duration) -> BotTurn {
         self.no_input += 1;
         if self.no_input > 2 {
             return self.end("We will try again later. Goodbye.", Outcome::NoResponse, None, None);

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
@@ -272,6 +273,8 @@ pub struct FlowDialogue {
     ctx: Value,
     classifier: Arc<Mutex<IntentClassifier>>,
     /// The call's start in the customer's local time (`call.now`).
+    start: DateTime<FixedOffset>,
+    /// The call's clock at the caller's latest turn: `start` plus the time since.
     now: DateTime<FixedOffset>,
     state: String,
     slots: BTreeMap<String, String>,
@@ -311,6 +314,7 @@ impl FlowDialogue {
             spec,
             ctx,
             classifier,
+            start: now,
             now,
             state,
             slots: BTreeMap::new(),
@@ -319,6 +323,15 @@ impl FlowDialogue {
             no_match: 0,
             no_input: 0,
         })
+    }
+
+    fn set_clock(&mut self, elapsed: Duration) {
+        let elapsed = chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX);
+        self.now = self.start.checked_add_signed(elapsed).unwrap_or(self.start);
+        // Templates read `call.now` too ("tomorrow at 9 AM" is relative to the current date).
+        if let Some(call) = self.ctx.get_mut("call").and_then(Value::as_object_mut) {
+            call.insert("now".into(), self.now.format("%Y-%m-%dT%H:%M:%S%:z").to_string().into());
+        }
     }
 
     fn say(&self, template: &str) -> String {
@@ -474,7 +487,8 @@ impl Dialogue for FlowDialogue {
         BotTurn { say: format!("{} {}", self.say(&self.spec.greeting), self.state_say()), intent: None, end: None }
     }
 
-    fn on_text(&mut self, text: &str) -> BotTurn {
+    fn on_text(&mut self, elapsed: Duration, text: &str) -> BotTurn {
+        self.set_clock(elapsed);
         let scored = match self.classifier.lock() {
             Ok(mut c) => c.classify(text),
             Err(_) => {
@@ -495,7 +509,8 @@ impl Dialogue for FlowDialogue {
         }
     }
 
-    fn on_dtmf(&mut self, digit: char) -> BotTurn {
+    fn on_dtmf(&mut self, elapsed: Duration, digit: char) -> BotTurn {
+        self.set_clock(elapsed);
         let mapped = self
             .spec
             .states
@@ -508,7 +523,8 @@ impl Dialogue for FlowDialogue {
         }
     }
 
-    fn on_no_input(&mut self) -> BotTurn {
+    fn on_no_input(&mut self, elapsed: Duration) -> BotTurn {
+        self.set_clock(elapsed);
         self.no_input += 1;
         if self.no_input > 2 {
             return self.take(

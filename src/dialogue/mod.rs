@@ -5,12 +5,15 @@
 mod builtin;
 mod flow;
 pub mod intent;
+pub mod lexicon;
 mod outcome;
+mod rules;
 pub mod slots;
 pub mod speak;
 pub mod template;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 pub use builtin::BuiltinCod;
 pub use flow::{load_flows, FlowDialogue, FlowSpec, StateSpec, Step};
@@ -65,9 +68,11 @@ pub trait Dialogue: Send {
     fn slots(&self) -> BTreeMap<String, String>;
     /// The opening turn; must disclose that the caller is speaking with an automated assistant.
     fn greet(&mut self) -> BotTurn;
-    fn on_text(&mut self, text: &str) -> BotTurn;
-    fn on_dtmf(&mut self, digit: char) -> BotTurn;
-    fn on_no_input(&mut self) -> BotTurn;
+    /// The caller's words; `elapsed` is the call's own clock (time since it started),
+    /// so times the caller names are resolved against now, not the call's start.
+    fn on_text(&mut self, elapsed: Duration, text: &str) -> BotTurn;
+    fn on_dtmf(&mut self, elapsed: Duration, digit: char) -> BotTurn;
+    fn on_no_input(&mut self, elapsed: Duration) -> BotTurn;
     /// Words that bias recognition in the current state.
     fn asr_prompt(&self) -> Option<String> {
         None

@@ -5,7 +5,7 @@ use chrono::{
     DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Weekday,
 };
 
-use super::intent::normalize;
+use crate::words::tokens as normalize;
 
 const WEEKDAYS: [(&str, Weekday); 14] = [
     ("monday", Weekday::Mon),

@@ -106,17 +106,9 @@ const OPEN_ENDINGS: &[&str] = &[
     "eight", "nine", "ten", "sector", "block", "house", "plot", "main", "cross", "pin", "code",
 ];
 
-fn words(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_string())
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
 /// Whether a hypothesis reads as a finished answer, an unfinished phrase, or neither.
 pub fn completeness(text: &str) -> Completeness {
-    let w = words(text);
+    let w = crate::words::tokens(text);
     let Some(last) = w.last() else { return Completeness::Neutral };
     let trailing_comma = text.trim_end().ends_with(',') || text.trim_end().ends_with("...");
     if trailing_comma || OPEN_ENDINGS.contains(&last.as_str()) || last.chars().all(|c| c.is_ascii_digit()) {

@@ -1,5 +1,6 @@
-//! Bot audio queued sentence by sentence and played in 20 ms frames; knows which
-//! words were actually sent, so a barge-in can say what the caller heard.
+//! Bot audio queued sentence by sentence and played in 20 ms frames, always in
+//! sentence order whatever order synthesis delivers them in; knows which words were
+//! actually sent, so a barge-in can say what the caller heard.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -27,27 +28,75 @@ pub struct PlayoutTick {
 
 pub struct Playout {
     frame: usize,
+    /// The current turn's sentences not yet played, in index order.
     queue: VecDeque<PlayoutSegment>,
+    turn: u32,
+    /// The sentence that plays next; a later one that arrives first waits for it.
+    next_index: u32,
     pos: usize,
     paused: bool,
     heard: Vec<String>,
+    /// A finished sentence of this turn asked a question.
+    heard_question: bool,
+}
+
+fn is_question(text: &str) -> bool {
+    text.trim_end().ends_with('?')
 }
 
 impl Playout {
     pub fn new(frame: usize) -> Self {
-        Playout { frame, queue: VecDeque::new(), pos: 0, paused: false, heard: Vec::new() }
-    }
-
-    pub fn enqueue(&mut self, segment: PlayoutSegment) {
-        if self.queue.is_empty() && segment.index == 0 {
-            self.heard.clear();
+        Playout {
+            frame,
+            queue: VecDeque::new(),
+            turn: 0,
+            next_index: 0,
+            pos: 0,
+            paused: false,
+            heard: Vec::new(),
+            heard_question: false,
         }
-        self.queue.push_back(segment);
     }
 
-    /// Audio is queued and not paused.
+    /// Queues a sentence in index order. A sentence of a newer turn starts that turn
+    /// (what is left of the old one is dropped); one of an older turn, or one already
+    /// played, is ignored.
+    pub fn enqueue(&mut self, segment: PlayoutSegment) {
+        if segment.turn < self.turn || (segment.turn == self.turn && segment.index < self.next_index) {
+            return;
+        }
+        if segment.turn > self.turn {
+            self.turn = segment.turn;
+            self.queue.clear();
+            self.next_index = 0;
+            self.pos = 0;
+            self.heard.clear();
+            self.heard_question = false;
+        }
+        let at = self.queue.partition_point(|s| s.index < segment.index);
+        match self.queue.get(at) {
+            Some(s) if s.index == segment.index => {}
+            _ => self.queue.insert(at, segment),
+        }
+    }
+
+    /// The sentence due next is queued.
+    fn ready(&self) -> Option<&PlayoutSegment> {
+        self.queue.front().filter(|s| s.index == self.next_index)
+    }
+
+    /// Audio is ready to play and not paused.
     pub fn is_playing(&self) -> bool {
-        !self.paused && !self.queue.is_empty()
+        !self.paused && self.ready().is_some()
+    }
+
+    /// The caller has heard the start of the turn's last question (it is playing or
+    /// played, and no later queued sentence asks another): a yes now answers it.
+    pub fn question_asked(&self) -> bool {
+        let current = self.ready().filter(|_| self.pos > 0);
+        let asked = self.heard_question || current.is_some_and(|s| is_question(&s.text));
+        let later = self.queue.iter().skip(usize::from(current.is_some())).any(|s| is_question(&s.text));
+        asked && !later
     }
 
     pub fn is_paused(&self) -> bool {
@@ -63,7 +112,8 @@ impl Playout {
         if self.paused {
             return None;
         }
-        let seg = self.queue.front()?;
+        let next = self.next_index;
+        let seg = self.queue.front().filter(|s| s.index == next)?;
         let end = (self.pos + self.frame).min(seg.samples.len());
         let mut samples = seg.samples[self.pos..end].to_vec();
         samples.resize(self.frame, 0.0);
@@ -72,6 +122,8 @@ impl Playout {
         if self.pos >= seg.samples.len() {
             let seg = self.queue.pop_front().expect("front exists");
             self.pos = 0;
+            self.next_index += 1;
+            self.heard_question |= is_question(&seg.text);
             self.heard.push(seg.text.clone());
             tick.finished = Some((seg.turn, seg.index));
             tick.turn_done = seg.last;
@@ -101,6 +153,7 @@ impl Playout {
         self.pos = 0;
         self.paused = false;
         self.heard.clear();
+        self.heard_question = false;
         heard
     }
 
@@ -108,7 +161,7 @@ impl Playout {
     /// already sent (words are assumed evenly spread over the sentence's audio).
     pub fn heard_text(&self) -> String {
         let mut parts = self.heard.clone();
-        if let Some(seg) = self.queue.front() {
+        if let Some(seg) = self.ready() {
             let words: Vec<&str> = seg.text.split_whitespace().collect();
             let n = words.len() * self.pos / seg.samples.len().max(1);
             if n > 0 {
@@ -137,6 +190,50 @@ mod tests {
         assert_eq!(ticks[1].finished, Some((1, 0)));
         assert!(ticks[5].turn_done && ticks[5].samples[120] == 0.0, "last frame padded with silence");
         assert!(!p.has_audio());
+    }
+
+    #[test]
+    fn sentences_play_in_index_order_whatever_order_they_arrive_in() {
+        let mut p = Playout::new(100);
+        // A cached closing sentence is ready before the rendered first one.
+        p.enqueue(seg(1, "Goodbye.", 200, true));
+        assert!(p.next_frame().is_none(), "sentence 1 waits for sentence 0");
+        assert!(!p.is_playing());
+        p.enqueue(seg(0, "Your order is confirmed.", 300, false));
+        let ticks: Vec<PlayoutTick> = std::iter::from_fn(|| p.next_frame()).collect();
+        assert_eq!(ticks.len(), 5);
+        assert_eq!(ticks[2].finished, Some((1, 0)));
+        assert_eq!((ticks[4].finished, ticks[4].turn_done), (Some((1, 1)), true));
+        assert_eq!(p.heard_text(), "Your order is confirmed. Goodbye.");
+        // A late duplicate or a sentence of an older turn is ignored; a newer turn starts afresh.
+        p.enqueue(seg(0, "Your order is confirmed.", 300, false));
+        assert!(p.next_frame().is_none());
+        p.enqueue(PlayoutSegment { turn: 2, index: 0, text: "Hi.".into(), samples: vec![0.1; 100].into(), last: true });
+        p.enqueue(seg(0, "Old turn.", 100, true));
+        assert_eq!(p.next_frame().unwrap().finished, Some((2, 0)));
+        assert!(p.next_frame().is_none());
+    }
+
+    #[test]
+    fn the_question_counts_as_asked_once_it_plays() {
+        let mut p = Playout::new(100);
+        p.enqueue(seg(0, "You ordered shoes.", 200, false));
+        p.enqueue(seg(1, "Shall I confirm the order?", 200, false));
+        p.enqueue(seg(2, "You can also press 1.", 200, true));
+        p.next_frame();
+        assert!(!p.question_asked(), "still explaining");
+        p.next_frame();
+        assert!(!p.question_asked(), "the question has not started");
+        p.next_frame();
+        assert!(p.question_asked(), "the question is playing");
+        p.next_frame();
+        p.next_frame();
+        assert!(p.question_asked(), "the hint after the question");
+        let mut two = Playout::new(100);
+        two.enqueue(seg(0, "Is this Priya?", 200, false));
+        two.enqueue(seg(1, "Shall I confirm?", 200, true));
+        two.next_frame();
+        assert!(!two.question_asked(), "a later question is the one being answered");
     }
 
     #[test]

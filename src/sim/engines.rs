@@ -71,12 +71,15 @@ impl SimEngines {
         let n = sentences.len();
         let mut out = Vec::with_capacity(n);
         let started = Instant::now();
+        let mut fixed_us = 0;
         for (i, sentence) in sentences.iter().enumerate() {
             let s = self.tts.sentence(sentence)?;
+            // One worker renders the sentences in turn: each is ready after those before it.
             let ready = match self.cost {
                 CostModel::Measured => started.elapsed().as_micros() as u64,
                 CostModel::Fixed { tts_sentence_ms, .. } => {
-                    (i as u64 + 1) * tts_sentence_ms * 1000 * (!s.cached) as u64
+                    fixed_us += tts_sentence_ms * 1000 * u64::from(!s.cached);
+                    fixed_us
                 }
             };
             out.push((

@@ -193,9 +193,16 @@ fn drain(call: &mut Call, engines: &mut SimEngines, cx: &mut State, now_us: u64)
             }
             Output::Asr(req) => {
                 let begin = cx.asr_free.max(now_us);
-                let (text, cost) = engines.transcribe(&req)?;
-                cx.asr_free = begin + cost;
-                cx.schedule(begin + cost, Input::Asr { id: req.id, text });
+                match engines.transcribe(&req) {
+                    Ok((text, cost)) => {
+                        cx.asr_free = begin + cost;
+                        cx.schedule(begin + cost, Input::Asr { id: req.id, text });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "transcription failed");
+                        cx.schedule(begin, Input::AsrFailed { id: req.id });
+                    }
+                }
             }
             Output::Tts(req) => {
                 let begin = cx.tts_free.max(now_us);

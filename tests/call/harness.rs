@@ -62,11 +62,25 @@ pub struct Options {
     /// Echo of the bot in the caller channel: (attenuation dB, delay ms).
     pub echo: Option<(f32, u64)>,
     pub max_ms: u64,
+    /// Deliver each turn's sentences last first (a cache hit overtaking synthesis).
+    pub tts_reverse: bool,
+    pub asr: AsrDouble,
+}
+
+/// How the ASR double answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum AsrDouble {
+    /// The scripted words, `asr_ms` after the request.
+    Hears,
+    /// Every request fails at once.
+    Fails,
+    /// No result ever comes back.
+    Loses,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { asr_ms: 120, tts_ms: 60, echo: None, max_ms: 60_000 }
+        Options { asr_ms: 120, tts_ms: 60, echo: None, max_ms: 60_000, tts_reverse: false, asr: AsrDouble::Hears }
     }
 }
 
@@ -194,7 +208,15 @@ pub fn run(script: &[Act], opts: Options) -> Run {
                             }
                         })
                         .collect();
-                    schedule(&mut pending, t_next + opts.asr_ms, Input::Asr { id: req.id, text: words.join(" ") });
+                    match opts.asr {
+                        AsrDouble::Hears => schedule(
+                            &mut pending,
+                            t_next + opts.asr_ms,
+                            Input::Asr { id: req.id, text: words.join(" ") },
+                        ),
+                        AsrDouble::Fails => schedule(&mut pending, t_next, Input::AsrFailed { id: req.id }),
+                        AsrDouble::Loses => {}
+                    }
                 }
                 Output::Tts(req) => {
                     let sentences = split_sentences(&req.text);
@@ -205,7 +227,8 @@ pub fn run(script: &[Act], opts: Options) -> Run {
                             (0..len).map(|k| if k % 2 == 0 { 0.3 } else { -0.3 }).collect::<Vec<f32>>().into();
                         let chunk =
                             TtsChunk { id: req.id, index: i as u32, text: s, samples, last: i + 1 == n, cached: false };
-                        schedule(&mut pending, t_next + opts.tts_ms * (i as u64 + 1), Input::Tts(chunk));
+                        let order = if opts.tts_reverse { n - i } else { i + 1 } as u64;
+                        schedule(&mut pending, t_next + opts.tts_ms * order, Input::Tts(chunk));
                     }
                 }
                 Output::Event(e) => {

@@ -1,7 +1,7 @@
 use voxline::call::{Event, StageLatency};
 use voxline::dialogue::Outcome;
 
-use crate::harness::{run, Act, Cue, Options};
+use crate::harness::{run, Act, AsrDouble, Cue, Options};
 
 fn latency(r: &crate::harness::Run, stage: StageLatency) -> Vec<u64> {
     r.events
@@ -132,4 +132,84 @@ fn asking_for_a_human_hands_off_with_context() {
     assert_eq!((p.flow.as_str(), p.reason.as_str()), ("cod", "ask_human"));
     assert_eq!(p.slots.get("order_confirmed").map(String::as_str), Some("yes"));
     assert!(p.transcript.iter().any(|l| l.speaker == "caller" && l.text.contains("human")));
+}
+
+fn intents(r: &crate::harness::Run) -> Vec<String> {
+    r.events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Intent { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bot_says(r: &crate::harness::Run) -> Vec<String> {
+    r.events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::BotSay { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+// The greeting's second sentence ("Can you confirm ... rupees?") starts 2640 ms into playout.
+#[test]
+fn a_yes_over_the_question_is_taken_as_the_answer() {
+    let r = run(
+        &[Act::Say { text: "yes", ms: 400, at: Cue::DuringBot(1, 3500) }],
+        Options { max_ms: 12_000, ..Default::default() },
+    );
+    assert_eq!(intents(&r), ["affirm"], "the early yes answered the question");
+    assert_eq!(r.count(|e| matches!(e, Event::PlayoutResume { .. })), 0);
+    assert!(r.first(|e| matches!(e, Event::PlayoutStop { reason: "barge_in", .. })).is_some());
+    assert!(bot_says(&r)[1].contains("available"), "{:?}", bot_says(&r));
+}
+
+#[test]
+fn a_yes_while_the_bot_is_still_explaining_is_a_backchannel() {
+    let r = run(
+        &[Act::Say { text: "yes", ms: 400, at: Cue::DuringBot(1, 800) }],
+        Options { max_ms: 9_000, ..Default::default() },
+    );
+    assert!(intents(&r).is_empty(), "{:?}", intents(&r));
+    assert_eq!(r.count(|e| matches!(e, Event::PlayoutResume { reason: "backchannel" })), 1);
+    let done = r.first(|e| matches!(e, Event::PlayoutStop { reason: "done", .. })).expect("greeting finished");
+    let Event::PlayoutStop { heard_text, .. } = &done.event else { unreachable!() };
+    assert!(heard_text.ends_with("rupees?"), "{heard_text}");
+}
+
+#[test]
+fn sentences_arriving_out_of_order_play_in_order() {
+    let r = run(&[], Options { max_ms: 9_000, tts_reverse: true, ..Default::default() });
+    let done = r.first(|e| matches!(e, Event::PlayoutStop { reason: "done", .. })).expect("greeting finished");
+    let Event::PlayoutStop { heard_text, .. } = &done.event else { unreachable!() };
+    assert!(heard_text.starts_with("Hello Priya") && heard_text.ends_with("rupees?"), "{heard_text}");
+    // 11 + 14 words at 240 ms: every frame of both sentences was sent before the turn ended.
+    let frames_until_done = r.bot_frames.iter().filter(|(at, _)| *at <= done.at_ms).count();
+    assert_eq!(frames_until_done, (25 * 240) / 20);
+}
+
+#[test]
+fn a_lost_asr_result_times_out_and_the_bot_asks_again() {
+    let r = run(
+        &[Act::Say { text: "yes", ms: 400, at: Cue::AfterBot(1, 400) }],
+        Options { max_ms: 20_000, asr: AsrDouble::Loses, ..Default::default() },
+    );
+    let failed = r.first(|e| matches!(e, Event::AsrFailed { reason: "timeout", final_result: true })).expect("gave up");
+    let says = bot_says(&r);
+    assert!(says.len() >= 2 && says[1].starts_with("Sorry"), "{says:?}");
+    let reprompt = r.events.iter().filter(|e| matches!(e.event, Event::BotSay { .. })).nth(1).unwrap();
+    assert!(reprompt.at_ms >= failed.at_ms);
+}
+
+#[test]
+fn a_failed_asr_request_ends_the_turn_at_once() {
+    let r = run(
+        &[Act::Say { text: "yes", ms: 400, at: Cue::AfterBot(1, 400) }],
+        Options { max_ms: 12_000, asr: AsrDouble::Fails, ..Default::default() },
+    );
+    assert!(r.first(|e| matches!(e, Event::AsrFailed { reason: "error", final_result: true })).is_some());
+    assert!(bot_says(&r)[1].starts_with("Sorry"), "{:?}", bot_says(&r));
 }

@@ -2,6 +2,7 @@
 //! (address confirmation, a new address, callback times) and the outcomes they lead to.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use voxline::dialogue::{BotTurn, Dialogue, Outcome};
 use voxline::sim::load_dialogue;
@@ -20,7 +21,7 @@ fn talk(d: &mut dyn Dialogue, lines: &[&str]) -> BotTurn {
     let mut last = greeting;
     for line in lines {
         assert!(last.end.is_none(), "the call ended before {line:?}: {last:?}");
-        last = d.on_text(line);
+        last = d.on_text(Duration::ZERO, line);
     }
     last
 }
@@ -72,9 +73,9 @@ fn a_date_out_of_range_is_asked_again() {
     let mut d = dialogue("delivery_retry", "ctx_full.json");
     let turn = talk(d.as_mut(), &["can you deliver it on 2026-11-20"]);
     assert!(turn.end.is_none() && turn.say.contains("already passed") && turn.say.contains("Which day"), "{turn:?}");
-    let turn = d.on_text("deliver it on February 10th");
+    let turn = d.on_text(Duration::ZERO, "deliver it on February 10th");
     assert!(turn.end.is_none() && turn.say.contains("thirty days"), "{turn:?}");
-    let turn = d.on_text("Saturday then");
+    let turn = d.on_text(Duration::ZERO, "Saturday then");
     assert_eq!(turn.end.map(|e| e.outcome), Some(Outcome::Rescheduled));
     assert_eq!(d.slots().get("date").map(String::as_str), Some("2026-11-28"));
 }
