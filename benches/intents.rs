@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use serde_json::json;
-use voxline::dialogue::slots::resolve_date;
+use voxline::dialogue::slots::{resolve_date, DateCue};
 use voxline::dialogue::IntentClassifier;
 use voxline::eval::{intent_report, read_tsv};
 use voxline::models::ModelDir;
@@ -30,7 +30,9 @@ fn main() {
         let rows = read_tsv(&root.join(file)).unwrap();
         let right = rows
             .iter()
-            .filter(|(t, want)| resolve_date(t, today).map(|d| d.to_string()).as_deref() == Some(want.as_str()))
+            .filter(|(t, want)| {
+                resolve_date(t, today, DateCue::Asked).map(|d| d.to_string()).unwrap_or("none".into()) == *want
+            })
             .count();
         (rows.len(), (right as f64 / rows.len() as f64 * 1000.0).round() / 1000.0)
     };

@@ -69,14 +69,16 @@ enum Command {
         #[arg(long, value_parser = parse_costs)]
         fixed_costs: Option<(u64, u64)>,
     },
-    /// Classify a caller utterance: prints {"intent","confidence","slots"}.
+    /// Classify a caller utterance: prints {"intent","confidence","slots","state","step"}.
     Intent {
         text: String,
         #[arg(long)]
         flow: String,
+        /// The state whose question is answered (default: the flow's start): its handler for the
+        /// intent is printed as "step", and a state that asks for a day takes a bare "5th" as a date.
         #[arg(long)]
         state: Option<String>,
-        /// The call's local date for resolving relative dates (default: today, UTC).
+        /// The call's local date for resolving relative dates (default: the date of --now).
         #[arg(long)]
         today: Option<chrono::NaiveDate>,
         /// The call's local time (RFC 3339 with the customer's offset) for callback times;
@@ -216,6 +218,59 @@ enum ModelsAction {
     Verify,
 }
 
+/// `voxline intent`: the intent, the slots the words fill in `state`, and what the
+/// state does with it. Times need the customer's clock (`--now`); without it the
+/// slots that depend on it are left out and stderr says so.
+fn intent_json(
+    dir: &ModelDir,
+    prompts: &std::path::Path,
+    spec: &voxline::dialogue::FlowSpec,
+    state: &str,
+    text: &str,
+    today: Option<chrono::NaiveDate>,
+    now: Option<chrono::DateTime<chrono::FixedOffset>>,
+) -> Result<serde_json::Value> {
+    use voxline::dialogue::{slots, Intent};
+    let classifier = sim::shared_classifier(dir, prompts)?;
+    let mut classifier = classifier.lock().map_err(|_| anyhow::anyhow!("classifier lock poisoned"))?;
+    let scored = classifier.classify(text)?;
+    let today = today.or(now.map(|n| n.date_naive()));
+    let mut out = serde_json::Map::new();
+    let mut slots_out = serde_json::Map::new();
+    if scored.intent == Intent::CallbackLater {
+        match now {
+            Some(now) => drop(slots_out.insert("callback_time".into(), slots::callback_slot(text, now).into())),
+            None => eprintln!("callback_time needs --now (the customer's local time, e.g. 2026-11-26T11:05:00+05:30)"),
+        }
+    }
+    if let Some(address) = slots::spoken_address(text) {
+        slots_out.insert("address".into(), address.into());
+    }
+    match today {
+        Some(today) => {
+            if let Some(date) = slots::resolve_date(text, today, spec.date_cue(state)) {
+                slots_out.insert("date".into(), date.to_string().into());
+            }
+        }
+        None if slots::resolve_date(text, chrono::NaiveDate::MIN, spec.date_cue(state)).is_some() => {
+            eprintln!("date needs --today or --now (the customer's local date)")
+        }
+        None => {}
+    }
+    if let Some((from, to)) = slots::resolve_time_window(text) {
+        slots_out.insert("time_window".into(), format!("{from}-{to}").into());
+    }
+    out.insert("intent".into(), scored.intent.name().into());
+    out.insert("confidence".into(), ((scored.confidence as f64 * 1000.0).round() / 1000.0).into());
+    out.insert("slots".into(), slots_out.into());
+    out.insert("state".into(), state.into());
+    let step = spec.step_for(state, scored.intent).map(|step| {
+        serde_json::json!({"next": step.next, "end": step.end.map(|o| o.code()), "handoff": step.handoff, "needs": step.needs})
+    });
+    out.insert("step".into(), step.unwrap_or_else(|| serde_json::json!("no_match")));
+    Ok(out.into())
+}
+
 fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4)
 }
@@ -306,33 +361,17 @@ fn main() -> Result<()> {
         Command::Chat { flow, context } => chat(&dir, &prompts, &flow, &context)?,
         Command::Intent { text, flow, state, today, now } => {
             let flows = voxline::dialogue::load_flows(&prompts.join("flows"))?;
-            if !flows.contains_key(&flow) {
+            let Some((_, spec)) = flows.get(&flow) else {
                 bail!("unknown flow {flow:?} (flows: {})", flows.keys().cloned().collect::<Vec<_>>().join(", "));
+            };
+            let state = state.unwrap_or_else(|| spec.start.clone());
+            if !spec.states.contains_key(&state) {
+                bail!(
+                    "flow {flow:?} has no state {state:?} (states: {})",
+                    spec.states.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
             }
-            let classifier = sim::shared_classifier(&dir, &prompts)?;
-            let mut classifier = classifier.lock().map_err(|_| anyhow::anyhow!("classifier lock poisoned"))?;
-            let scored = classifier.classify(&text)?;
-            let now = now.unwrap_or_else(|| chrono::Utc::now().fixed_offset());
-            let today = today.unwrap_or(now.date_naive());
-            let mut slots = serde_json::Map::new();
-            if scored.intent == voxline::dialogue::Intent::CallbackLater {
-                slots.insert("callback_time".into(), voxline::dialogue::slots::callback_slot(&text, now).into());
-            }
-            if let Some(address) = voxline::dialogue::slots::spoken_address(&text) {
-                slots.insert("address".into(), address.into());
-            }
-            if let Some(date) = voxline::dialogue::slots::resolve_date(&text, today) {
-                slots.insert("date".into(), date.to_string().into());
-            }
-            if let Some((from, to)) = voxline::dialogue::slots::resolve_time_window(&text) {
-                slots.insert("time_window".into(), format!("{from}-{to}").into());
-            }
-            let confidence = (scored.confidence as f64 * 1000.0).round() / 1000.0;
-            let mut out = serde_json::json!({"intent": scored.intent.name(), "confidence": confidence, "slots": slots});
-            if let Some(state) = state {
-                out["state"] = state.into();
-            }
-            println!("{out}");
+            println!("{}", intent_json(&dir, &prompts, spec, &state, &text, today, now)?);
         }
         Command::Say { text, out, rate } => {
             let mut tts = TtsService::load(&dir)?;

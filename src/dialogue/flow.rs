@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::intent::{Intent, IntentClassifier};
 use super::slots::{
-    callback_slot, is_new_address, resolve_callback_time, resolve_date, resolve_time_window, spoken_address,
+    callback_slot, is_new_address, resolve_callback_time, resolve_date, resolve_time_window, spoken_address, DateCue,
 };
 use super::template::{references, render};
 use super::{BotTurn, CallEnd, Dialogue, DialogueError, IntentResult, Outcome};
@@ -40,6 +40,8 @@ pub struct StateSpec {
     /// A yes/no slot this question fills: `affirm` sets it to "yes"; `deny` and
     /// `change_address` to "no" (e.g. `confirms = "address_confirmed"`).
     pub confirms: Option<String>,
+    /// The slot this question asks for (`asks = "date"`): a bare "5th" then is a date.
+    pub asks: Option<String>,
     #[serde(default)]
     pub dtmf: BTreeMap<String, String>,
     #[serde(default)]
@@ -190,6 +192,13 @@ impl FlowSpec {
         for (name, state) in &spec.states {
             let header = format!("[states.{name}");
             check_template(&state.say, format!("states.{name}.say"), &header)?;
+            if let Some(slot) = state.asks.as_deref().filter(|s| !SLOTS.contains(s)) {
+                return Err(bad(
+                    &format!("{header}\0asks"),
+                    format!("states.{name}.asks"),
+                    format!("unknown slot {slot:?} (known: {})", SLOTS.join(", ")),
+                ));
+            }
             for (intent, step) in &state.on {
                 let at = format!("{header}\0{intent} =");
                 Intent::from_name(intent)
@@ -225,6 +234,21 @@ impl FlowSpec {
         fields.sort();
         fields.dedup();
         fields
+    }
+
+    /// What `intent` does in `state`: the state's own handler, else the flow's, else the
+    /// handler every flow has; `None` is the no-match path.
+    pub fn step_for(&self, state: &str, intent: Intent) -> Option<Step> {
+        let own = self.states.get(state).and_then(|s| s.on.get(intent.name()));
+        own.or_else(|| self.on.get(intent.name())).cloned().or_else(|| global_step(intent))
+    }
+
+    /// The date cue of `state`'s question (`asks = "date"`).
+    pub fn date_cue(&self, state: &str) -> DateCue {
+        match self.states.get(state).and_then(|s| s.asks.as_deref()) {
+            Some("date") => DateCue::Asked,
+            _ => DateCue::Unasked,
+        }
     }
 
     /// Prompt text with no placeholders (pre-rendered once).
@@ -354,7 +378,9 @@ impl FlowDialogue {
             return;
         }
         self.date_problem = None;
-        if let Some(d) = resolve_date(text, local.date()) {
+        let waiting_for_date = self.waiting.as_ref().and_then(|s| s.needs.as_deref()) == Some("date");
+        let cue = if waiting_for_date { DateCue::Asked } else { self.spec.date_cue(&self.state) };
+        if let Some(d) = resolve_date(text, local.date(), cue) {
             // Deliveries and pickups are booked from today up to MAX_DAYS_AHEAD.
             let today = local.date();
             self.date_problem = if d < today {
@@ -445,13 +471,7 @@ impl FlowDialogue {
                 return self.take(step, result);
             }
         }
-        let state = self.spec.states.get(&self.state);
-        let step = state
-            .and_then(|s| s.on.get(intent.name()))
-            .or_else(|| self.spec.on.get(intent.name()))
-            .cloned()
-            .or_else(|| global_step(intent));
-        match step {
+        match self.spec.step_for(&self.state, intent) {
             Some(step) => self.take(step, result),
             None => {
                 self.no_match += 1;

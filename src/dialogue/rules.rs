@@ -201,8 +201,8 @@ pub(super) fn question_not_request(s: Scored, text: &str, content: &[&str]) -> S
     const QUESTION: [&str; 5] = ["what", "when", "which", "how", "where"];
     const HINDI_QUESTION: [&str; 6] = ["kab", "kis", "kitne", "kitna", "kaunsa", "kaise"];
     let any_day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date");
-    let names_a_time =
-        super::slots::resolve_date(text, any_day).is_some() || super::slots::resolve_time_window(text).is_some();
+    let names_a_time = super::slots::resolve_date(text, any_day, super::slots::DateCue::Unasked).is_some()
+        || super::slots::resolve_time_window(text).is_some();
     let asks = QUESTION.contains(&content[0]) || content.iter().any(|w| HINDI_QUESTION.contains(w));
     if s.intent == Intent::Reschedule && asks && !names_a_time {
         return Scored { intent: Intent::AskDetails, confidence: s.confidence };

@@ -7,7 +7,7 @@ use chrono::{
 
 use crate::words::tokens as normalize;
 
-const WEEKDAYS: [(&str, Weekday); 14] = [
+const WEEKDAYS: [(&str, Weekday); 11] = [
     ("monday", Weekday::Mon),
     ("tuesday", Weekday::Tue),
     ("wednesday", Weekday::Wed),
@@ -15,14 +15,65 @@ const WEEKDAYS: [(&str, Weekday); 14] = [
     ("friday", Weekday::Fri),
     ("saturday", Weekday::Sat),
     ("sunday", Weekday::Sun),
+    // Short forms that are no other word ("sat", "sun" and "wed" are), taken only in a date context.
     ("mon", Weekday::Mon),
     ("tue", Weekday::Tue),
-    ("wed", Weekday::Wed),
     ("thu", Weekday::Thu),
     ("fri", Weekday::Fri),
-    ("sat", Weekday::Sat),
-    ("sun", Weekday::Sun),
 ];
+
+/// Words before a day that make it a date: "on the 5th", "by Friday", "till the 3rd".
+const DATE_LEAD: [&str; 10] = ["on", "by", "till", "until", "the", "from", "before", "after", "coming", "next"];
+/// Words before an ordinal that make it a count of something, never a date ("a second", "my first").
+const COUNT_LEAD: [&str; 14] =
+    ["a", "one", "just", "this", "that", "my", "your", "his", "her", "our", "their", "every", "each", "another"];
+/// What may follow a day in a date ("the 5th is fine", "the 5th at 4 pm", "5 tarikh ko"); any
+/// other word makes it an ordinal of that word ("the third time", "the second floor").
+const DATE_FOLLOW: [&str; 34] = [
+    "is",
+    "please",
+    "works",
+    "would",
+    "will",
+    "then",
+    "okay",
+    "morning",
+    "evening",
+    "afternoon",
+    "night",
+    "at",
+    "between",
+    "after",
+    "before",
+    "around",
+    "instead",
+    "and",
+    "or",
+    "itself",
+    "only",
+    "also",
+    "sir",
+    "madam",
+    "ji",
+    "na",
+    "if",
+    "but",
+    "so",
+    "because",
+    "tarikh",
+    "tareekh",
+    "ko",
+    "fine",
+];
+
+/// Whether the bot asked for a day: then a bare "5th" or "fifth please" is a date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateCue {
+    /// The question asked for a day ("Which day works for you?").
+    Asked,
+    /// Any other turn: a day needs a date context in the words themselves.
+    Unasked,
+}
 
 const MONTHS: [&str; 12] = [
     "january",
@@ -91,8 +142,10 @@ fn next_weekday(today: NaiveDate, target: Weekday) -> NaiveDate {
 /// The date the words name, relative to `today` (the call's local date): "today",
 /// "tomorrow" / "kal", "day after tomorrow" / "parson", "on Friday" (the next one),
 /// "next Monday" (in the following week), "the 5th" (this month, or next if past),
-/// "December 2nd" / "2 December", ISO dates.
-pub fn resolve_date(text: &str, today: NaiveDate) -> Option<NaiveDate> {
+/// "December 2nd" / "2 December", ISO dates. An ordinal is a date only in a date
+/// context (a month, "on"/"the"/"by" before it, or `cue` says a day was asked for)
+/// and never when it counts something ("wait a second", "the third time you called").
+pub fn resolve_date(text: &str, today: NaiveDate, cue: DateCue) -> Option<NaiveDate> {
     let raw = text.to_lowercase();
     for token in raw.split_whitespace() {
         if let Ok(d) =
@@ -112,11 +165,22 @@ pub fn resolve_date(text: &str, today: NaiveDate) -> Option<NaiveDate> {
     if joined.contains(" today ") || joined.contains(" aaj ") {
         return Some(today);
     }
+    let before = |i: usize| i.checked_sub(1).map(|j| words[j].as_str());
+    let lead = |i: usize| before(i).is_some_and(|w| DATE_LEAD.contains(&w));
+    let counts = |i: usize| before(i).is_some_and(|w| COUNT_LEAD.contains(&w));
+    // The day ends the phrase, or what follows it can follow a date.
+    let follows = |i: usize| match words.get(i + 1).map(String::as_str) {
+        None => true,
+        Some("of") => words.get(i + 2).is_some_and(|m| month_of(m).is_some() || m == "this" || m == "next"),
+        Some(w) => DATE_FOLLOW.contains(&w) || month_of(w).is_some() || w.chars().all(|c| c.is_ascii_digit()),
+    };
     for (i, w) in words.iter().enumerate() {
-        if let Some((_, wd)) = WEEKDAYS.iter().find(|(n, _)| n == w) {
+        if let Some((name, wd)) = WEEKDAYS.iter().find(|(n, _)| n == w) {
+            if name.len() == 3 && !(lead(i) || cue == DateCue::Asked) {
+                continue;
+            }
             let next = next_weekday(today, *wd);
-            let said_next = i > 0 && words[i - 1] == "next";
-            if said_next {
+            if before(i) == Some("next") {
                 // "next Monday": the Monday of the following week.
                 let days_to_week_end = 6 - today.weekday().num_days_from_monday() as i64;
                 let week_end = today + Duration::days(days_to_week_end);
@@ -126,28 +190,23 @@ pub fn resolve_date(text: &str, today: NaiveDate) -> Option<NaiveDate> {
         }
     }
     for (i, w) in words.iter().enumerate() {
-        if let Some(m) =
-            MONTHS.iter().position(|n| n == w || (w.len() >= 3 && n.starts_with(w.as_str()) && w.len() == 3))
-        {
-            let day = words
-                .get(i + 1)
-                .and_then(|x| day_number(x))
-                .or_else(|| i.checked_sub(1).and_then(|j| day_number(&words[j])));
-            if let Some(day) = day {
-                let mut year = today.year();
-                let mut d = NaiveDate::from_ymd_opt(year, m as u32 + 1, day)?;
-                if d < today {
-                    year += 1;
-                    d = NaiveDate::from_ymd_opt(year, m as u32 + 1, day)?;
-                }
-                return Some(d);
+        let Some(m) = month_of(w) else { continue };
+        let after = words.get(i + 1).and_then(|x| day_number(x)).filter(|_| follows(i + 1));
+        let day = after.or_else(|| i.checked_sub(1).and_then(|j| day_number(&words[j])).filter(|_| !counts(i - 1)));
+        if let Some(day) = day {
+            let mut year = today.year();
+            let mut d = NaiveDate::from_ymd_opt(year, m, day)?;
+            if d < today {
+                year += 1;
+                d = NaiveDate::from_ymd_opt(year, m, day)?;
             }
+            return Some(d);
         }
     }
     for (i, w) in words.iter().enumerate() {
         let ordinal_form = w.ends_with("st") || w.ends_with("nd") || w.ends_with("rd") || w.ends_with("th");
-        let after_the = i > 0 && (words[i - 1] == "the" || words[i - 1] == "on");
-        if let Some(day) = day_number(w).filter(|_| ordinal_form || after_the) {
+        let context = lead(i) || (cue == DateCue::Asked && ordinal_form);
+        if let Some(day) = day_number(w).filter(|_| context && !counts(i) && follows(i)) {
             let this = NaiveDate::from_ymd_opt(today.year(), today.month(), day);
             return match this {
                 Some(d) if d >= today => Some(d),
@@ -160,6 +219,11 @@ pub fn resolve_date(text: &str, today: NaiveDate) -> Option<NaiveDate> {
         }
     }
     None
+}
+
+/// Month number of a month name or its three-letter form ("dec").
+fn month_of(w: &str) -> Option<u32> {
+    MONTHS.iter().position(|n| *n == w || (w.len() == 3 && n.starts_with(w))).map(|m| m as u32 + 1)
 }
 
 /// A time window as ("HH:MM", "HH:MM").
@@ -332,7 +396,7 @@ pub fn resolve_callback_time(text: &str, now: NaiveDateTime) -> Option<NaiveDate
     let date = if joined.contains(" next week ") || joined.contains(" agle hafte ") {
         Some(next_weekday(today, Weekday::Mon))
     } else {
-        resolve_date(text, today)
+        resolve_date(text, today, DateCue::Unasked)
     };
     let window = if joined.contains(" tonight ") {
         Some((19, 21))
@@ -472,9 +536,14 @@ mod tests {
             ("today", "2026-11-26"),
         ];
         for (text, want) in cases {
-            assert_eq!(resolve_date(text, today), Some(d(want)), "{text}");
+            assert_eq!(resolve_date(text, today, DateCue::Unasked), Some(d(want)), "{text}");
         }
-        assert_eq!(resolve_date("I am not sure", today), None);
+        assert_eq!(resolve_date("I am not sure", today, DateCue::Asked), None);
+        assert_eq!(resolve_date("5th", today, DateCue::Asked), Some(d("2026-12-05")), "answer to which day");
+        assert_eq!(resolve_date("5th", today, DateCue::Unasked), None);
+        for trap in ["wait a second", "hold on a second", "this is the third time you called", "the second floor"] {
+            assert_eq!(resolve_date(trap, today, DateCue::Asked), None, "{trap}");
+        }
     }
 
     #[test]

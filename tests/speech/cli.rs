@@ -130,3 +130,34 @@ fn intent_prints_intent_confidence_and_slots() {
     let out = voxline().args(["intent", "--flow", "nope", "yes"]).output().unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unknown flow"));
 }
+
+fn intent(args: &[&str]) -> (serde_json::Value, String) {
+    let out = voxline().current_dir(env!("CARGO_MANIFEST_DIR")).arg("intent").args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (serde_json::from_slice(&out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn intent_uses_the_state_and_needs_the_customers_clock() {
+    let (v, _) = intent(&["--flow", "cod", "--state", "pick_date", "--today", "2026-11-26", "the 5th"]);
+    assert_eq!(v["slots"]["date"], "2026-12-05");
+    let (v, _) = intent(&["--flow", "cod", "--state", "pick_date", "--today", "2026-11-26", "5th"]);
+    assert_eq!(v["slots"]["date"], "2026-12-05", "pick_date asks for a day: {v}");
+    let (v, _) = intent(&["--flow", "cod", "--state", "confirm_order", "--today", "2026-11-26", "5th"]);
+    assert!(v["slots"].get("date").is_none(), "confirm_order asks no day: {v}");
+    let (v, _) = intent(&["--flow", "cod", "--state", "pick_date", "--today", "2026-11-26", "hold on a second"]);
+    assert!(v["slots"].get("date").is_none(), "{v}");
+    let (v, _) = intent(&["--flow", "cod", "yes"]);
+    assert_eq!(
+        (v["state"].as_str(), v["step"]["next"].as_str()),
+        (Some("confirm_order"), Some("verify_address")),
+        "{v}"
+    );
+    let (v, _) = intent(&["--flow", "cod", "--state", "verify_address", "yes"]);
+    assert_eq!(v["step"]["next"], "confirm_availability", "{v}");
+    let (v, stderr) = intent(&["--flow", "cod", "call me back in an hour"]);
+    assert_eq!(v["intent"], "callback_later");
+    assert!(v["slots"].get("callback_time").is_none() && stderr.contains("--now"), "{v} {stderr}");
+    let out = voxline().args(["intent", "--flow", "cod", "--state", "nowhere", "yes"]).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no state \"nowhere\""));
+}

@@ -79,3 +79,31 @@ fn a_date_out_of_range_is_asked_again() {
     assert_eq!(turn.end.map(|e| e.outcome), Some(Outcome::Rescheduled));
     assert_eq!(d.slots().get("date").map(String::as_str), Some("2026-11-28"));
 }
+
+#[test]
+fn the_dialogue_follows_the_calls_clock() {
+    // A call placed at 20:00 whose caller asks, half an hour in, for a call in 15 minutes.
+    let mut ctx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("calls/ctx_cod.json")).unwrap()).unwrap();
+    ctx["call"]["now"] = "2026-11-26T20:00:00+05:30".into();
+    let dir = std::env::temp_dir().join(format!("voxline-clock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ctx.json"), ctx.to_string()).unwrap();
+    let prompts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    let mut d = load_dialogue(&models(), &prompts, "cod", &dir.join("ctx.json")).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    d.greet();
+    let end = d.on_text(Duration::from_secs(30 * 60), "I'm busy right now, call me back in 15 minutes");
+    assert_eq!(end.end.map(|e| e.outcome), Some(Outcome::CallbackRequested));
+    assert_eq!(d.slots().get("callback_time").map(String::as_str), Some("2026-11-26T20:45:00+05:30"));
+    assert!(end.say.contains("today at 8:45 PM"), "{}", end.say);
+}
+
+#[test]
+fn a_moment_asked_for_is_not_a_delivery_date() {
+    let mut d = dialogue("cod", "ctx_cod.json");
+    let turn = talk(d.as_mut(), &["yes", "yes", "no", "hold on a second", "okay"]);
+    assert!(turn.end.is_none(), "{turn:?}");
+    assert_eq!(d.slots().get("date"), None);
+    assert!(turn.say.contains("Which day"), "{}", turn.say);
+}
