@@ -34,6 +34,10 @@ pub struct Transcript {
     pub text: String,
     /// Highest no-speech probability over the segments (0 when unknown).
     pub no_speech: f32,
+    /// Mean log-probability of the text tokens (0 when there are none).
+    pub avg_logprob: f32,
+    /// A hypothesis dropped as no speech (a hallucination on noise or breath); `text` is then empty.
+    pub rejected: Option<String>,
     pub audio_ctx: i32,
 }
 
@@ -79,7 +83,13 @@ impl WhisperAsr {
         options: &AsrOptions,
     ) -> Result<Transcript, EngineError> {
         if audio_16k.is_empty() {
-            return Ok(Transcript { text: String::new(), no_speech: 1.0, audio_ctx: 0 });
+            return Ok(Transcript {
+                text: String::new(),
+                no_speech: 1.0,
+                avg_logprob: 0.0,
+                rejected: None,
+                audio_ctx: 0,
+            });
         }
         // whisper.cpp rejects clips under ~1 s; pad with silence.
         let mut padded;
@@ -115,14 +125,64 @@ impl WhisperAsr {
         state.full(params, audio).map_err(|e| EngineError::runtime("whisper", e))?;
         let mut text = String::new();
         let mut no_speech = 0f32;
+        let (mut logprob, mut tokens) = (0f64, 0usize);
         for segment in state.as_iter() {
             no_speech = no_speech.max(segment.no_speech_probability());
             if let Ok(part) = segment.to_str_lossy() {
                 text.push_str(&part);
             }
+            for i in 0..segment.n_tokens() {
+                let Some(token) = segment.get_token(i) else { continue };
+                // Special tokens ([_BEG_], <|endoftext|>) carry no words.
+                let special = token.to_str_lossy().is_ok_and(|t| t.starts_with("[_") || t.starts_with("<|"));
+                if !special {
+                    logprob += token.token_data().plog as f64;
+                    tokens += 1;
+                }
+            }
         }
-        Ok(Transcript { text: clean_transcript(&text), no_speech, audio_ctx })
+        let avg_logprob = if tokens == 0 { 0.0 } else { (logprob / tokens as f64) as f32 };
+        let text = clean_transcript(&text);
+        if is_no_speech(&text, no_speech, avg_logprob) {
+            tracing::debug!(text, no_speech, avg_logprob, "dropping a transcript of no speech");
+            return Ok(Transcript { text: String::new(), no_speech, avg_logprob, rejected: Some(text), audio_ctx });
+        }
+        Ok(Transcript { text, no_speech, avg_logprob, rejected: None, audio_ctx })
     }
+}
+
+/// Whisper's own test for a silent window (`no_speech_thold`, `logprob_thold`).
+const NO_SPEECH_PROB: f32 = 0.6;
+const LOW_LOGPROB: f32 = -1.0;
+/// Below this mean log-probability a hypothesis is a guess at noise whatever `no_speech`
+/// says (tiny.en's no-speech probability stays near 0 on noise). Real caller turns in
+/// the fixtures, accented and phone-band, stay above -0.95.
+const NOISE_LOGPROB: f32 = -1.5;
+/// What Whisper says to breath, music and line noise (its training subtitles).
+const HALLUCINATIONS: &[&str] = &[
+    "you",
+    "thank you",
+    "thanks for watching",
+    "thank you for watching",
+    "bye",
+    "so",
+    "okay so",
+    "subscribe",
+    "please subscribe",
+];
+/// A stock phrase counts as heard only above this mean log-probability.
+const HALLUCINATION_LOGPROB: f32 = -0.8;
+
+/// Whether a decoded hypothesis is Whisper's guess at something that was no speech:
+/// no words at all, Whisper's own no-speech test, a very unsure decode, or one of the
+/// stock phrases it produces on noise, said unsurely.
+pub fn is_no_speech(text: &str, no_speech: f32, avg_logprob: f32) -> bool {
+    let words: Vec<String> = crate::words::tokens(text);
+    let phrase = words.join(" ");
+    words.is_empty()
+        || (no_speech > NO_SPEECH_PROB && avg_logprob < LOW_LOGPROB)
+        || avg_logprob < NOISE_LOGPROB
+        || (HALLUCINATIONS.contains(&phrase.as_str()) && (avg_logprob < HALLUCINATION_LOGPROB || no_speech > 0.3))
 }
 
 /// Drops whisper's non-speech annotations (`[BLANK_AUDIO]`, `(music)`) and squeezes spaces.
@@ -156,6 +216,17 @@ mod tests {
         assert_eq!(audio_ctx_for(16_000 * 12), 768);
         assert_eq!(audio_ctx_for(16_000 * 19), 1024);
         assert_eq!(audio_ctx_for(16_000 * 25), 1500);
+    }
+
+    #[test]
+    fn guesses_at_noise_are_no_speech() {
+        assert!(is_no_speech("... ...", 0.0, -0.2), "no words");
+        assert!(is_no_speech("altitude.", 0.0, -6.7), "very unsure");
+        assert!(is_no_speech("Hello there.", 0.8, -1.2), "whisper's own rule");
+        assert!(is_no_speech("Thank you.", 0.0, -0.9), "stock phrase, unsure");
+        assert!(!is_no_speech("Thank you.", 0.0, -0.3), "a caller's thanks");
+        assert!(!is_no_speech("I place the order yesterday", 0.0, -0.91));
+        assert!(!is_no_speech("No.", 0.7, -0.5), "confident words stand");
     }
 
     #[test]

@@ -54,3 +54,44 @@ fn domain_prompt_is_accepted_and_empty_audio_is_empty_text() {
     assert!(t.text.to_lowercase().contains("refund"), "{}", t.text);
     assert_eq!(asr().transcribe_blocking(Vec::new(), AsrOptions::default()).unwrap().text, "");
 }
+
+/// Seeded noise with no speech in it: phone-line hiss through mu-law, and breath
+/// (low-passed noise under a slow envelope), at several levels.
+fn noise_clips() -> Vec<(String, Vec<f32>)> {
+    let mut seed = 7u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed as f64 / u64::MAX as f64 * 2.0 - 1.0) as f32
+    };
+    let mut clips = Vec::new();
+    for amp in [0.01f32, 0.05, 0.3] {
+        let hiss: Vec<f32> = (0..8000 * 6)
+            .map(|_| voxline::media::mulaw_decode(voxline::media::mulaw_encode((rnd() * amp * 32767.0) as i16)) as f32)
+            .map(|x| x / 32768.0)
+            .collect();
+        clips.push((format!("line hiss {amp}"), voxline::media::resample(&hiss, 8000, 16_000).unwrap()));
+        let mut y = 0f32;
+        let breath = (0..16_000 * 6)
+            .map(|i| {
+                y = 0.9 * y + 0.1 * rnd();
+                y * amp * 4.0 * ((i as f32 / 8000.0) * std::f32::consts::PI).sin().abs()
+            })
+            .collect();
+        clips.push((format!("breath {amp}"), breath));
+    }
+    clips
+}
+
+#[test]
+fn noise_only_audio_yields_no_words() {
+    let mut dropped = Vec::new();
+    for (name, audio) in noise_clips() {
+        let t = asr().transcribe_blocking(audio, AsrOptions::default()).unwrap();
+        assert_eq!(t.text, "", "{name}: {t:?}");
+        dropped.extend(t.rejected.map(|r| format!("{name}: {r}")));
+    }
+    // Whisper did guess words for some clips: the check is what kept them out.
+    assert!(!dropped.is_empty(), "no clip produced a hypothesis to reject");
+}
