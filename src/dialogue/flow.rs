@@ -251,17 +251,18 @@ impl FlowSpec {
         }
     }
 
-    /// Prompt text with no placeholders (pre-rendered once).
+    /// Prompt text with no call data in it, whole prompts and the placeholder-free
+    /// sentences of templated ones ("Shall I confirm the order?").
     pub fn static_texts(&self) -> Vec<String> {
         let steps = self.on.values().chain(self.states.values().flat_map(|s| s.on.values()));
-        let mut out: Vec<String> = self
-            .states
-            .values()
-            .map(|s| s.say.clone())
-            .chain(steps.filter_map(|s| s.say.clone()))
-            .filter(|t| !t.contains('{'))
-            .collect();
-        out.extend(["Sorry, I didn't catch that.".to_string(), "Are you still there?".to_string()]);
+        let prompts = self.states.values().map(|s| s.say.as_str()).chain(steps.filter_map(|s| s.say.as_deref()));
+        let mut out: Vec<String> = Vec::new();
+        for prompt in prompts.chain(["Sorry, I didn't catch that.", "Are you still there?"]) {
+            if !prompt.contains('{') {
+                out.push(prompt.to_string());
+            }
+            out.extend(crate::engines::split_sentences(prompt).into_iter().filter(|s| !s.contains('{')));
+        }
         out.sort();
         out.dedup();
         out
@@ -563,30 +564,20 @@ impl Dialogue for FlowDialogue {
         self.spec.asr_prompt.clone()
     }
 
-    /// Everything the bot can say that does not depend on the caller's answers, rendered
-    /// with this call's context: prepared while the phone rings, so replies start at once.
+    /// Sentences of the flow's prompts that hold no call data: the same for every call
+    /// of this flow, rendered once for the process.
     fn static_prompts(&self) -> Vec<String> {
+        self.spec.static_texts()
+    }
+
+    /// This call's opening turn, rendered for this customer while the phone rings.
+    fn call_prompts(&self) -> Vec<String> {
         let none = BTreeMap::new();
         let rendered = |t: &str| render(t, &self.ctx, &none).ok();
-        let mut out = self.spec.static_texts();
-        if let (Some(g), Some(s)) = (rendered(&self.spec.greeting), rendered(&self.spec.states[&self.state].say)) {
-            out.push(format!("{g} {s}"));
+        match (rendered(&self.spec.greeting), rendered(&self.spec.states[&self.state].say)) {
+            (Some(g), Some(s)) => vec![format!("{g} {s}")],
+            _ => Vec::new(),
         }
-        out.extend(self.spec.states.values().filter_map(|s| rendered(&s.say)));
-        let steps = self.spec.on.values().chain(self.spec.states.values().flat_map(|s| s.on.values()));
-        for step in steps {
-            let say = step.say.as_deref().map(rendered);
-            let next = step.next.as_ref().map(|n| rendered(&self.spec.states[n].say));
-            match (say, next) {
-                (Some(Some(a)), Some(Some(b))) => out.push(format!("{a} {b}")),
-                (Some(Some(a)), None) => out.push(a),
-                (None, Some(Some(b))) => out.push(b),
-                _ => {}
-            }
-        }
-        out.sort();
-        out.dedup();
-        out
     }
 }
 

@@ -77,8 +77,14 @@ pub trait Dialogue: Send {
     fn asr_prompt(&self) -> Option<String> {
         None
     }
-    /// Prompt text that never changes, rendered ahead of time so it plays with no synthesis delay.
+    /// Prompt text that holds no call data (the same for every call), rendered once for
+    /// the process so it plays with no synthesis delay.
     fn static_prompts(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// This call's own text worth rendering before it is needed (the greeting, while the
+    /// phone rings); cached within a bound, never pinned.
+    fn call_prompts(&self) -> Vec<String> {
         Vec::new()
     }
     /// Endpointing for the current state.

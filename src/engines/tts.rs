@@ -1,6 +1,6 @@
 //! Text-to-speech service: sentence-level streaming over one voice, with a prompt cache.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::text::split_for_speech;
@@ -17,24 +17,37 @@ pub struct Speech {
     pub cached: bool,
 }
 
-/// Rendered sentences. Pinned entries (static prompt text) stay for the process;
-/// other sentences are kept in a small bounded set (templated text repeats less).
+/// Rendered sentences. Pinned entries are the flows' static prompt text, the same for
+/// every call and rendered once; everything else (text with a customer's name, amount
+/// or date in it) lives in a least-recently-used set bounded in bytes.
 #[derive(Default)]
 pub struct PromptCache {
     pinned: HashMap<String, Arc<[f32]>>,
-    recent: HashMap<String, Arc<[f32]>>,
-    recent_cap: usize,
+    recent: HashMap<String, (Arc<[f32]>, u64)>,
+    /// Use stamp -> key, oldest first.
+    order: BTreeMap<u64, String>,
+    stamp: u64,
+    recent_bytes: usize,
+    budget_bytes: usize,
     pub hits: u64,
     pub misses: u64,
 }
 
+fn bytes_of(audio: &[f32]) -> usize {
+    std::mem::size_of_val(audio)
+}
+
 impl PromptCache {
-    pub fn new(recent_cap: usize) -> Self {
-        PromptCache { recent_cap, ..Default::default() }
+    /// A cache whose unpinned audio stays under `budget_bytes`.
+    pub fn new(budget_bytes: usize) -> Self {
+        PromptCache { budget_bytes, ..Default::default() }
     }
 
     fn get(&mut self, key: &str) -> Option<Arc<[f32]>> {
-        let found = self.pinned.get(key).or_else(|| self.recent.get(key)).cloned();
+        let found = match self.pinned.get(key) {
+            Some(audio) => Some(audio.clone()),
+            None => self.touch(key),
+        };
         if found.is_some() {
             self.hits += 1;
         } else {
@@ -43,18 +56,46 @@ impl PromptCache {
         found
     }
 
-    fn insert(&mut self, key: String, audio: Arc<[f32]>, pin: bool) {
-        if pin {
-            self.recent.remove(&key);
-            self.pinned.insert(key, audio);
+    /// Marks `key` as just used.
+    fn touch(&mut self, key: &str) -> Option<Arc<[f32]>> {
+        self.stamp += 1;
+        let (audio, stamp) = self.recent.get_mut(key)?;
+        self.order.remove(stamp);
+        *stamp = self.stamp;
+        self.order.insert(self.stamp, key.to_string());
+        Some(audio.clone())
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.pinned.contains_key(key) || self.recent.contains_key(key)
+    }
+
+    fn pin(&mut self, key: String, audio: Arc<[f32]>) {
+        self.remove_recent(&key);
+        self.pinned.insert(key, audio);
+    }
+
+    fn insert(&mut self, key: String, audio: Arc<[f32]>) {
+        if self.pinned.contains_key(&key) || bytes_of(&audio) > self.budget_bytes {
             return;
         }
-        if self.recent.len() >= self.recent_cap {
-            // Cheap bound: drop everything rather than track recency per entry.
-            self.recent.clear();
+        self.remove_recent(&key);
+        self.recent_bytes += bytes_of(&audio);
+        while self.recent_bytes > self.budget_bytes {
+            let Some((_, oldest)) = self.order.pop_first() else { break };
+            if let Some((old, _)) = self.recent.remove(&oldest) {
+                self.recent_bytes -= bytes_of(&old);
+            }
         }
-        if self.recent_cap > 0 {
-            self.recent.insert(key, audio);
+        self.stamp += 1;
+        self.order.insert(self.stamp, key.clone());
+        self.recent.insert(key, (audio, self.stamp));
+    }
+
+    fn remove_recent(&mut self, key: &str) {
+        if let Some((audio, stamp)) = self.recent.remove(key) {
+            self.order.remove(&stamp);
+            self.recent_bytes -= bytes_of(&audio);
         }
     }
 
@@ -65,7 +106,15 @@ impl PromptCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Audio bytes held: (pinned, recent).
+    pub fn bytes(&self) -> (usize, usize) {
+        (self.pinned.values().map(|a| bytes_of(a)).sum(), self.recent_bytes)
+    }
 }
+
+/// Unpinned audio kept per voice: about six minutes of 8 kHz speech.
+pub const DEFAULT_CACHE_BYTES: usize = 12 << 20;
 
 pub struct TtsService {
     voice: Box<dyn TextToSpeech>,
@@ -76,13 +125,13 @@ pub struct TtsService {
 
 impl TtsService {
     pub fn new(voice: Box<dyn TextToSpeech>) -> Self {
-        TtsService { voice, output_rate: None, cache: PromptCache::new(64) }
+        TtsService { voice, output_rate: None, cache: PromptCache::new(DEFAULT_CACHE_BYTES) }
     }
 
     /// Delivers and caches audio at `rate` (e.g. the call's 8 kHz), so cache hits need no resampling.
     pub fn with_output_rate(mut self, rate: u32) -> Self {
         self.output_rate = Some(rate);
-        self.cache = PromptCache::new(self.cache.recent_cap);
+        self.cache = PromptCache::new(self.cache.budget_bytes);
         self
     }
 
@@ -125,14 +174,29 @@ impl TtsService {
         self.voice.voice_id()
     }
 
-    /// Renders static prompt text ahead of time so calls never wait for it.
+    /// Renders static prompt text (the same for every call) once, kept for the process.
     pub fn prerender(&mut self, text: &str) -> Result<(), EngineError> {
         for sentence in split_for_speech(text) {
             if self.cache.pinned.contains_key(&sentence) {
                 continue;
             }
-            let audio = self.render(&sentence)?;
-            self.cache.insert(sentence, audio, true);
+            let audio = match self.cache.touch(&sentence) {
+                Some(audio) => audio,
+                None => self.render(&sentence)?,
+            };
+            self.cache.pin(sentence, audio);
+        }
+        Ok(())
+    }
+
+    /// Renders one call's text ahead of need (its greeting, while the phone rings) into
+    /// the bounded cache: played without delay, evicted when no longer used.
+    pub fn prepare(&mut self, text: &str) -> Result<(), EngineError> {
+        for sentence in split_for_speech(text) {
+            if !self.cache.contains(&sentence) {
+                let audio = self.render(&sentence)?;
+                self.cache.insert(sentence, audio);
+            }
         }
         Ok(())
     }
@@ -144,7 +208,7 @@ impl TtsService {
             return Ok(Speech { text: sentence.into(), rate, samples, cached: true });
         }
         let samples = self.render(sentence)?;
-        self.cache.insert(sentence.into(), samples.clone(), false);
+        self.cache.insert(sentence.into(), samples.clone());
         Ok(Speech { text: sentence.into(), rate, samples, cached: false })
     }
 
@@ -172,6 +236,26 @@ mod tests {
             self.0 += 1;
             Ok(vec![0.5; s.len()])
         }
+    }
+
+    #[test]
+    fn unpinned_audio_is_bounded_in_bytes_least_recently_used_first() {
+        let mut c = PromptCache::new(1000);
+        let audio = |n: usize| -> Arc<[f32]> { vec![0.0; n].into() };
+        c.pin("static".into(), audio(400));
+        c.insert("a".into(), audio(100)); // 400 bytes
+        c.insert("b".into(), audio(100));
+        assert!(c.get("a").is_some(), "a is now the most recent");
+        c.insert("c".into(), audio(100)); // over 1000: b, the least recent, goes
+        assert!(c.get("b").is_none() && c.get("a").is_some() && c.get("c").is_some());
+        assert_eq!(c.bytes(), (1600, 800));
+        c.insert("huge".into(), audio(1000));
+        assert!(c.get("huge").is_none(), "larger than the whole budget");
+        assert!(c.get("static").is_some(), "pinned audio is never evicted");
+        for i in 0..100 {
+            c.insert(format!("call {i}"), audio(100));
+        }
+        assert!(c.bytes().1 <= 1000 && c.len() == 3);
     }
 
     #[test]

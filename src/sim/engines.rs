@@ -47,9 +47,19 @@ impl SimEngines {
         self.rate
     }
 
-    /// Renders static prompt text into the cache (not charged to any call).
+    /// Renders static prompt text into the cache for the process (not charged to any call).
     pub fn prerender(&mut self, text: &str) -> Result<(), EngineError> {
         self.tts.prerender(text)
+    }
+
+    /// Renders a call's own text (its greeting) into the bounded cache before the call starts.
+    pub fn prepare(&mut self, text: &str) -> Result<(), EngineError> {
+        self.tts.prepare(text)
+    }
+
+    /// Audio bytes in the prompt cache: (pinned, recent).
+    pub fn cache_bytes(&self) -> (usize, usize) {
+        self.tts.cache.bytes()
     }
 
     /// (transcript, cost in microseconds).

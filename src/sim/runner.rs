@@ -45,6 +45,9 @@ pub fn run_call(
     for prompt in dialogue.static_prompts() {
         engines.prerender(&prompt)?;
     }
+    for prompt in dialogue.call_prompts() {
+        engines.prepare(&prompt)?;
+    }
     let mut call =
         Call::new(CallConfig { rate, ..Default::default() }, Box::new(engines.vad.detector(rate)?), dialogue)?;
 

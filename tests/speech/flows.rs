@@ -107,3 +107,20 @@ fn a_moment_asked_for_is_not_a_delivery_date() {
     assert_eq!(d.slots().get("date"), None);
     assert!(turn.say.contains("Which day"), "{}", turn.say);
 }
+
+#[test]
+fn static_prompts_hold_no_call_data() {
+    // Two customers' calls pin the same text, and none of it names either of them.
+    let a = dialogue("cod", "ctx_full.json");
+    let b = dialogue("cod", "ctx_cod.json");
+    let static_a = a.static_prompts();
+    assert!(static_a.len() > 5);
+    assert_eq!(static_a, b.static_prompts());
+    let ctx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("calls/ctx_full.json")).unwrap()).unwrap();
+    let name = ctx["customer"]["name"].as_str().unwrap();
+    assert!(static_a.iter().all(|t| !t.contains(name) && !t.contains('{')), "{static_a:?}");
+    assert!(static_a.iter().any(|t| t == "Shall I confirm the order?"), "a static sentence of a templated prompt");
+    // The greeting is this call's own: prepared per call, not pinned.
+    assert!(a.call_prompts().iter().any(|t| t.contains(name)), "{:?}", a.call_prompts());
+}
