@@ -25,6 +25,7 @@ fn main() {
     let dev3 = intent_report(&mut c, &read_tsv(&root.join("tests/data/intents_dev3.tsv")).unwrap()).unwrap();
     // Sealed: only its accuracy is read, never its errors.
     let test = intent_report(&mut c, &read_tsv(&root.join("tests/data/intents_test.tsv")).unwrap()).unwrap();
+    let sealed = intent_report(&mut c, &read_tsv(&root.join("tests/data/intents_sealed.tsv")).unwrap()).unwrap();
     let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
     let date_accuracy = |file: &str| {
         let rows = read_tsv(&root.join(file)).unwrap();
@@ -67,6 +68,9 @@ fn main() {
             "dev3_accuracy": round(dev3.accuracy),
             "dev3_affirm_deny_confusion": round(dev3.affirm_deny_confusion),
             "dev3_errors": dev3.errors,
+            "sealed_utterances": sealed.utterances,
+            "sealed_accuracy": round(sealed.accuracy),
+            "sealed_affirm_deny_confusion": round(sealed.affirm_deny_confusion),
             "test_utterances": test.utterances,
             "test_accuracy": round(test.accuracy),
             "test_affirm_deny_confusion": round(test.affirm_deny_confusion),
