@@ -11,6 +11,7 @@ pub mod engines;
 pub mod eval;
 pub mod media;
 pub mod models;
+pub mod paths;
 pub mod pipeline;
 pub mod sim;
 pub mod words;

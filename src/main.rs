@@ -10,10 +10,10 @@ use voxline::sim::{self, CallerScript, ChannelOptions, CodecChoice, Expect, SimE
 #[derive(Parser)]
 #[command(name = "voxline", version, about = "Voice-agent media server for e-commerce outbound calls")]
 struct Cli {
-    /// Models directory (default: $VOXLINE_MODELS, else ./models).
+    /// Models directory (default: $VOXLINE_MODELS, else ./models, else /usr/local/share/voxline/models).
     #[arg(long, global = true)]
     models: Option<PathBuf>,
-    /// Flows and intent examples (default: $VOXLINE_PROMPTS, else ./prompts).
+    /// Flows and intent examples (default: $VOXLINE_PROMPTS, else ./prompts, else /usr/local/share/voxline/prompts).
     #[arg(long, global = true)]
     prompts: Option<PathBuf>,
     #[command(subcommand)]
@@ -281,9 +281,22 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let dir = cli.models.map(ModelDir::new).unwrap_or_else(ModelDir::from_env);
-    let prompts = cli.prompts.unwrap_or_else(sim::prompts_dir);
-    match cli.command {
+    let models_at = voxline::paths::models(cli.models);
+    let prompts_at = voxline::paths::prompts(cli.prompts);
+    tracing::info!(models = %models_at, prompts = %prompts_at, "data directories");
+    let dir = ModelDir::new(&models_at.path);
+    let prompts = prompts_at.path.clone();
+    let result = run(cli.command, &dir, &prompts);
+    if result.is_err() {
+        eprintln!("voxline: models {models_at}, prompts {prompts_at}");
+    }
+    result
+}
+
+fn run(command: Command, dir: &ModelDir, prompts: &std::path::Path) -> Result<()> {
+    let dir = dir.clone();
+    let prompts = prompts.to_path_buf();
+    match command {
         Command::Models { action: ModelsAction::Fetch { quiet } } => {
             let report = fetch_all(&dir).context("voxline models fetch")?;
             for name in &report.fetched {

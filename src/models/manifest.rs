@@ -90,16 +90,9 @@ impl ModelDir {
         ModelDir { root: root.into(), manifest: Manifest::embedded() }
     }
 
-    /// `$VOXLINE_MODELS`, else `models/` in the crate (tests, benches) when it exists, else `./models`.
+    /// `$VOXLINE_MODELS`, else `./models`, else the system location (see [`crate::paths`]).
     pub fn from_env() -> Self {
-        if let Some(dir) = std::env::var_os("VOXLINE_MODELS") {
-            return Self::new(dir);
-        }
-        let crate_models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-        if crate_models.join("MANIFEST.toml").exists() {
-            return Self::new(crate_models);
-        }
-        Self::new("models")
+        Self::new(crate::paths::models(None).path)
     }
 
     pub fn path(&self, name: &str) -> Result<PathBuf, ModelError> {

@@ -39,16 +39,9 @@ pub enum SimError {
     Io { path: std::path::PathBuf, source: std::io::Error },
 }
 
-/// The prompts directory: `$VOXLINE_PROMPTS`, else the crate's `prompts/` when present, else `./prompts`.
+/// The prompts directory: `$VOXLINE_PROMPTS`, else `./prompts`, else the system location.
 pub fn prompts_dir() -> std::path::PathBuf {
-    if let Some(dir) = std::env::var_os("VOXLINE_PROMPTS") {
-        return dir.into();
-    }
-    let crate_prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
-    if crate_prompts.join("intents.toml").exists() {
-        return crate_prompts;
-    }
-    "prompts".into()
+    crate::paths::prompts(None).path
 }
 
 /// The process's intent classifier (MiniLM + `prompts/intents.toml`), loaded once.

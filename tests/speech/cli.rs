@@ -161,3 +161,26 @@ fn intent_uses_the_state_and_needs_the_customers_clock() {
     let out = voxline().args(["intent", "--flow", "cod", "--state", "nowhere", "yes"]).output().unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no state \"nowhere\""));
 }
+
+/// A binary run elsewhere reads that directory's models and prompts, never the tree it
+/// was built in, and says where it looked.
+#[test]
+fn data_directories_come_from_the_flag_env_or_current_directory() {
+    let empty = std::env::temp_dir().join(format!("voxline-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let bare = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_voxline"));
+        cmd.current_dir(&empty).env_remove("VOXLINE_MODELS").env_remove("VOXLINE_PROMPTS");
+        cmd
+    };
+    let out = bare().args(["flows", "check"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "found prompts outside the current directory");
+    assert!(stderr.contains("prompts (in the current directory)"), "{stderr}");
+    let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    let out = bare().args(["flows", "check"]).env("VOXLINE_PROMPTS", &prompts).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bare().arg("--prompts").arg(&prompts).args(["flows", "check"]).output().unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("ok cod"));
+    std::fs::remove_dir_all(&empty).ok();
+}
