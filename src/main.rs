@@ -100,11 +100,12 @@ enum Command {
     },
     /// Synthesize text with the default voice into a WAV file.
     Say {
+        #[arg(value_parser = parse_speech_text)]
         text: String,
         #[arg(long, short)]
         out: PathBuf,
-        /// Output sample rate (default: the voice's own).
-        #[arg(long)]
+        /// Output sample rate in Hz, 8000-48000 (default: the voice's own).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(8000..=48000))]
         rate: Option<u32>,
     },
 }
@@ -114,13 +115,13 @@ struct LineArgs {
     /// Mix the bot's audio back into the caller channel: attenuation dB and delay ms, e.g. -20:60.
     #[arg(long, value_parser = parse_echo, allow_hyphen_values = true)]
     echo: Option<(f32, u32)>,
-    /// Add seeded white noise at this SNR (dB) relative to the caller's speech.
-    #[arg(long)]
+    /// Add seeded white noise at this SNR (dB, -20 to 80) relative to the caller's speech.
+    #[arg(long, value_parser = parse_snr, allow_hyphen_values = true)]
     noise: Option<f32>,
     #[arg(long, value_enum, default_value = "pcmu")]
     codec: CodecArg,
-    /// Drop this percentage of caller packets (seeded); the jitter buffer conceals them.
-    #[arg(long, default_value_t = 0.0)]
+    /// Drop this percentage of caller packets, 0 to 50 (seeded); the jitter buffer conceals them.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_loss, allow_hyphen_values = true)]
     loss: f32,
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -140,7 +141,37 @@ fn parse_echo(s: &str) -> Result<(f32, u32), String> {
     let (db, ms) = s.split_once(':').ok_or("expected DB:MS, e.g. -20:60")?;
     let db: f32 = db.parse().map_err(|_| format!("bad attenuation {db:?}"))?;
     let ms: u32 = ms.parse().map_err(|_| format!("bad delay {ms:?}"))?;
-    Ok((if db > 0.0 { -db } else { db }, ms))
+    if !db.is_finite() || db.abs() > 60.0 {
+        return Err(format!("attenuation {db} dB is outside -60..0"));
+    }
+    if ms > 1000 {
+        return Err(format!("delay {ms} ms is over 1000"));
+    }
+    Ok((-db.abs(), ms))
+}
+
+/// A number within `lo..=hi`, for range-checked float flags.
+fn float_in(s: &str, what: &str, lo: f32, hi: f32) -> Result<f32, String> {
+    let v: f32 = s.trim().parse().map_err(|_| format!("{what} {s:?} is not a number"))?;
+    if !(lo..=hi).contains(&v) {
+        return Err(format!("{what} {v} is outside {lo}..{hi}"));
+    }
+    Ok(v)
+}
+
+fn parse_snr(s: &str) -> Result<f32, String> {
+    float_in(s, "SNR", -20.0, 80.0)
+}
+
+fn parse_loss(s: &str) -> Result<f32, String> {
+    float_in(s, "loss", 0.0, 50.0)
+}
+
+fn parse_speech_text(s: &str) -> Result<String, String> {
+    if !s.chars().any(char::is_alphanumeric) {
+        return Err("nothing to say: the text has no words".into());
+    }
+    Ok(s.to_string())
 }
 
 impl LineArgs {

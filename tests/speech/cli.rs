@@ -184,3 +184,28 @@ fn data_directories_come_from_the_flag_env_or_current_directory() {
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("ok cod"));
     std::fs::remove_dir_all(&empty).ok();
 }
+
+/// Arguments are checked before anything loads: a clear message and a non-zero exit.
+#[test]
+fn bad_arguments_are_refused_up_front() {
+    let out_wav = std::env::temp_dir().join(format!("voxline-say-{}.wav", std::process::id()));
+    let refused = |args: &[&str], says: &str| {
+        let out = voxline().current_dir(env!("CARGO_MANIFEST_DIR")).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(says), "{args:?}: {stderr}");
+    };
+    let o = out_wav.to_str().unwrap();
+    refused(&["say", "", "-o", o], "nothing to say");
+    refused(&["say", " . ", "-o", o], "nothing to say");
+    refused(&["say", "hello", "-o", o, "--rate", "0"], "0 is not in 8000..=48000");
+    let script = "audio-fixtures/calls/cod_confirm.toml";
+    refused(&["simulate", script, "--out", "out", "--loss", "150"], "loss 150 is outside 0..50");
+    refused(&["simulate", script, "--out", "out", "--loss", "-1"], "outside");
+    refused(&["simulate", script, "--out", "out", "--noise", "x"], "not a number");
+    refused(&["simulate", script, "--out", "out", "--echo", "-20:5000"], "delay 5000 ms");
+    assert!(!out_wav.exists(), "nothing was written");
+    // A negative SNR needs no `=`.
+    let out = voxline().args(["simulate", "nope.toml", "--out", "out", "--noise", "-5"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("unexpected argument") && stderr.contains("nope.toml"), "{stderr}");
+}
