@@ -62,8 +62,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -103,7 +103,7 @@ impl Lexicon {
         for (from, to) in &file.gloss {
             gloss.push((check("gloss", from)?, to.split_whitespace().map(str::to_string).collect()));
         }
-        gloss.sort_by(|a: &(Vec<String>, Vec<String>), b| b.0.len().cmp(&a.0.len()));
+        gloss.sort_by_key(|g: &(Vec<String>, Vec<String>)| std::cmp::Reverse(g.0.len()));
         for key in file.asr.keys() {
             check("asr", key)?;
         }

@@ -216,7 +216,7 @@ mod tests {
         assert_eq!(when("2026-11-30T10:00:00+05:30", today).unwrap(), "on Monday, November thirtieth at 10 AM");
         assert!(when("tomorrow", today).is_none());
         assert_eq!(
-            number_words(12_34_56_789),
+            number_words(123_456_789),
             "twelve crore thirty-four lakh fifty-six thousand seven hundred eighty-nine"
         );
     }

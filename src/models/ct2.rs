@@ -146,7 +146,6 @@ impl Ct2Model {
                 aliases.insert(alias, target);
             }
         }
-        drop(c);
         Ok(Ct2Model { spec, revision, vars, aliases, bytes })
     }
 
