@@ -56,6 +56,7 @@ fn main() {
         "barge_in_reaction_ms": LatencySummary::of(reactions),
         "false_barge_ins": false_barge_ins,
         "self_interruptions": self_interruptions,
+        "tts_cache_bytes": {"pinned": engines.cache_bytes().0, "recent": engines.cache_bytes().1},
         "runs": runs,
     });
     let path = root.join("target/replay-report.json");
