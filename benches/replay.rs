@@ -34,7 +34,8 @@ fn main() {
             let out = sim::run_call(&mut engines, dialogue, turns, channel, realtime, &script.expect).unwrap();
             let s = out.summary;
             let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            let barge_script = name.contains("barge_in") || name.contains("backchannel");
+            // Scripts that talk over the bot on purpose (barge-in, backchannel, early answers).
+            let barge_script = script.turns.iter().any(|t| t.after == Some(sim::Cue::BotStart));
             if !barge_script {
                 self_interruptions += s.barge_in_reaction_ms.len();
             }

@@ -55,6 +55,8 @@ pub struct Call {
     dialogue: Box<dyn Dialogue>,
     out: VecDeque<Output>,
     now: Duration,
+    /// `now` when the call was answered (`Input::Start`).
+    started_at: Duration,
     next_id: u64,
     asr: HashMap<u64, (AsrKind, Duration)>,
 
@@ -92,6 +94,7 @@ impl Call {
             dialogue,
             out: VecDeque::new(),
             now: Duration::ZERO,
+            started_at: Duration::ZERO,
             next_id: 1,
             asr: HashMap::new(),
             greeted: false,
@@ -152,7 +155,10 @@ impl Call {
         }
         self.now = self.now.max(now);
         match input {
-            Input::Start => self.greet_at = Some(self.now + Duration::from_millis(self.cfg.wait_for_callee_ms as u64)),
+            Input::Start => {
+                self.started_at = self.now;
+                self.greet_at = Some(self.now + Duration::from_millis(self.cfg.wait_for_callee_ms as u64));
+            }
             Input::Audio(frame) => self.on_audio(frame),
             Input::Dtmf(digit) => self.on_dtmf(digit),
             Input::Asr { id, text } => self.on_asr(id, text),
@@ -521,6 +527,11 @@ impl Call {
         }
     }
 
+    /// Time since the call was answered: the dialogue's clock.
+    fn elapsed(&self) -> Duration {
+        self.now.saturating_sub(self.started_at)
+    }
+
     fn asr_timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.asr_timeout_ms as u64)
     }
@@ -570,7 +581,7 @@ impl Call {
         if !self.greeted {
             return self.greet();
         }
-        let turn = self.dialogue.on_text(self.now, "");
+        let turn = self.dialogue.on_text(self.elapsed(), "");
         self.respond(turn);
     }
 
@@ -605,7 +616,7 @@ impl Call {
             // The callee's "hello?" on answering: the cue to greet.
             return self.greet();
         }
-        let turn = self.dialogue.on_text(self.now, &text);
+        let turn = self.dialogue.on_text(self.elapsed(), &text);
         self.respond(turn);
     }
 
@@ -620,7 +631,7 @@ impl Call {
             text: format!("[dtmf {digit}]"),
             at_ms: ms(self.now),
         });
-        let turn = self.dialogue.on_dtmf(self.now, digit);
+        let turn = self.dialogue.on_dtmf(self.elapsed(), digit);
         self.respond(turn);
     }
 
@@ -647,7 +658,7 @@ impl Call {
         }
         if self.user.is_none() && !self.speaking && self.no_input_at.is_some_and(|t| self.now >= t) {
             self.no_input_at = None;
-            let turn = self.dialogue.on_no_input(self.now);
+            let turn = self.dialogue.on_no_input(self.elapsed());
             self.respond(turn);
         }
         self.send_due_frames();
