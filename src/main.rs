@@ -315,18 +315,14 @@ fn main() -> Result<()> {
     let models_at = voxline::paths::models(cli.models);
     let prompts_at = voxline::paths::prompts(cli.prompts);
     tracing::info!(models = %models_at, prompts = %prompts_at, "data directories");
-    let dir = ModelDir::new(&models_at.path);
-    let prompts = prompts_at.path.clone();
-    let result = run(cli.command, &dir, &prompts);
+    let result = run(cli.command, ModelDir::new(&models_at.path), prompts_at.path.clone());
     if result.is_err() {
         eprintln!("voxline: models {models_at}, prompts {prompts_at}");
     }
     result
 }
 
-fn run(command: Command, dir: &ModelDir, prompts: &std::path::Path) -> Result<()> {
-    let dir = dir.clone();
-    let prompts = prompts.to_path_buf();
+fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
     match command {
         Command::Models { action: ModelsAction::Fetch { quiet } } => {
             let report = fetch_all(&dir).context("voxline models fetch")?;
