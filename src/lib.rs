@@ -13,5 +13,6 @@ pub mod media;
 pub mod models;
 pub mod paths;
 pub mod pipeline;
+pub mod server;
 pub mod sim;
 pub mod words;

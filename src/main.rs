@@ -86,6 +86,11 @@ enum Command {
         #[arg(long)]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
+    /// The server's configuration (voxline.toml).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Flow files in prompts/flows.
     Flows {
         #[command(subcommand)]
@@ -187,6 +192,19 @@ impl LineArgs {
 
 fn stem(path: &std::path::Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "call".into())
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the annotated default configuration.
+    Default,
+    /// Validate a configuration with the environment's VOXLINE_SECTION__KEY overrides and
+    /// print the settings in effect.
+    Check {
+        /// Default: ./voxline.toml when it exists, else the built-in defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -389,6 +407,13 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
             if check && !result.summary.expect_ok {
                 bail!("expectations failed: {}", result.summary.expect_failures.join("; "));
             }
+        }
+        Command::Config { action: ConfigAction::Default } => print!("{}", voxline::server::config::DEFAULT_TOML),
+        Command::Config { action: ConfigAction::Check { config } } => {
+            let path = config.or_else(|| Some(PathBuf::from("voxline.toml")).filter(|p| p.exists()));
+            let cfg = voxline::server::Config::load(path.as_deref(), std::env::vars())?;
+            eprintln!("ok {}", path.map_or("built-in defaults".into(), |p| p.display().to_string()));
+            print!("{}", cfg.to_toml());
         }
         Command::Flows { action: FlowsAction::Check } => {
             let flows = voxline::dialogue::load_flows(&prompts.join("flows"))?;

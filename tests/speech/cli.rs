@@ -209,3 +209,44 @@ fn bad_arguments_are_refused_up_front() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("unexpected argument") && stderr.contains("nope.toml"), "{stderr}");
 }
+
+#[test]
+fn config_default_reads_back_and_check_names_bad_keys() {
+    let dir = std::env::temp_dir().join(format!("voxline-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = voxline().args(["config", "default"]).output().unwrap();
+    assert!(out.status.success());
+    let default = String::from_utf8(out.stdout).unwrap();
+    for key in [
+        "[http]",
+        "listen",
+        "[storage]",
+        "url",
+        "[models]",
+        "[prompts]",
+        "auth_token",
+        "[recording]",
+        "max_calls",
+        "drain_timeout",
+    ] {
+        assert!(default.contains(key), "{key} missing from the default");
+    }
+    std::fs::write(dir.join("voxline.toml"), &default).unwrap();
+    let check = |env: &[(&str, &str)]| {
+        let mut cmd = voxline();
+        cmd.current_dir(&dir).args(["config", "check"]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let out = check(&[("VOXLINE_LIMITS__MAX_CALLS", "7")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ok voxline.toml"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("max_calls = 7"), "the override is in effect");
+    std::fs::write(dir.join("voxline.toml"), "[http]\nlisten = \"127.0.0.1:8080\"\nlisen = \"x\"\n").unwrap();
+    let out = check(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("line 3") && stderr.contains("lisen"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,314 @@
+//! `voxline.toml`: the server's settings, with `VOXLINE_SECTION__KEY` environment
+//! overrides. Unknown keys and bad values are errors naming the file, the line and the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The annotated default configuration (`voxline config default`).
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{origin}: line {line}: {reason}")]
+    Parse { origin: String, line: usize, reason: String },
+    #[error("{origin}: {key}: {reason}")]
+    Invalid { origin: String, key: String, reason: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub http: Http,
+    pub storage: Storage,
+    pub models: Dir,
+    pub prompts: Dir,
+    pub twilio: Twilio,
+    pub recording: Recording,
+    pub limits: Limits,
+    pub shutdown: Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    pub listen: String,
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dir {
+    pub dir: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Twilio {
+    pub auth_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recording {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub max_calls: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shutdown {
+    pub drain_timeout: String,
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::parse(DEFAULT_TOML, "default.toml").expect("the embedded default is valid (tested)")
+    }
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].lines().count().max(1)
+}
+
+impl Config {
+    /// Parses and validates one file's text; every key must be present (the default
+    /// file has them all; [`Config::load`] lays a file over the default).
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.into(),
+            line: e.span().map_or(1, |s| line_at(text, s.start)),
+            reason: e.message().to_string(),
+        })?;
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    /// The default, then the file at `path` (if given), then `VOXLINE_SECTION__KEY`
+    /// variables from `env`.
+    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = toml::from_str(DEFAULT_TOML).expect("the embedded default is valid TOML");
+        let (text, origin) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Io { path: p.into(), source })?;
+                (text, p.display().to_string())
+            }
+            None => (String::new(), "defaults".to_string()),
+        };
+        let file: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            origin: origin.clone(),
+            line: e.span().map_or(1, |s| line_at(&text, s.start)),
+            reason: e.message().to_string(),
+        })?;
+        let line_of = |key: &str| text.lines().position(|l| l.trim_start().starts_with(key)).map_or(1, |i| i + 1);
+        for (section, values) in file {
+            let bad = |key: &str, reason: &str| ConfigError::Parse {
+                origin: origin.clone(),
+                line: line_of(key),
+                reason: format!("{key}: {reason}"),
+            };
+            let Some(toml::Value::Table(into)) = table.get_mut(&section) else {
+                return Err(bad(&section, "unknown section"));
+            };
+            let toml::Value::Table(values) = values else { return Err(bad(&section, "must be a [section]")) };
+            for (key, value) in values {
+                match into.get(&key) {
+                    None => return Err(bad(&key, &format!("unknown key in [{section}]"))),
+                    Some(default) if default.type_str() != value.type_str() => {
+                        return Err(bad(&key, &format!("expected {}, found {}", default.type_str(), value.type_str())))
+                    }
+                    Some(_) => drop(into.insert(key, value)),
+                }
+            }
+        }
+        for (name, raw) in env {
+            let Some(rest) = name.strip_prefix("VOXLINE_") else { continue };
+            let Some((section, key)) = rest.split_once("__") else { continue };
+            let (section, key) = (section.to_lowercase(), key.to_lowercase());
+            let unknown = || ConfigError::Invalid {
+                origin: "environment".into(),
+                key: name.clone(),
+                reason: format!("no key {key} in [{section}]"),
+            };
+            let Some(toml::Value::Table(into)) = table.get_mut(&section) else { return Err(unknown()) };
+            let Some(expected) = into.get(&key).map(toml::Value::type_str) else { return Err(unknown()) };
+            // `20` is a number, `true` a bool; anything that is no TOML value is a string.
+            let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .filter(|v| !v.is_table() && !v.is_array())
+                .unwrap_or_else(|| toml::Value::String(raw.clone()));
+            // A string key takes the raw text ("123" stays a string), others must parse as their type.
+            let value = if expected == "string" { toml::Value::String(raw.clone()) } else { value };
+            if value.type_str() != expected {
+                return Err(ConfigError::Invalid {
+                    origin: "environment".into(),
+                    key: name.clone(),
+                    reason: format!("expected {expected}, found {raw:?}"),
+                });
+            }
+            into.insert(key, value);
+        }
+        let cfg: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid {
+            origin: origin.clone(),
+            key: "config".into(),
+            reason: e.message().to_string(),
+        })?;
+        cfg.validate(&origin)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: String| ConfigError::Invalid { origin: origin.into(), key: key.into(), reason };
+        self.http
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| bad("http.listen", format!("{:?}: {e}", self.http.listen)))?;
+        if !self.http.public_url.is_empty()
+            && !["http://", "https://"].iter().any(|p| self.http.public_url.starts_with(p))
+        {
+            return Err(bad(
+                "http.public_url",
+                format!("{:?} must start with http:// or https://", self.http.public_url),
+            ));
+        }
+        self.storage_url(Path::new(".")).map_err(|reason| bad("storage.url", reason))?;
+        parse_duration(&self.shutdown.drain_timeout).map_err(|reason| bad("shutdown.drain_timeout", reason))?;
+        Ok(())
+    }
+
+    pub fn listen(&self) -> SocketAddr {
+        self.http.listen.parse().expect("validated")
+    }
+
+    pub fn drain_timeout(&self) -> Duration {
+        parse_duration(&self.shutdown.drain_timeout).expect("validated")
+    }
+
+    /// The store; a relative SQLite path is taken relative to `config_dir`.
+    pub fn storage_url(&self, config_dir: &Path) -> Result<StorageUrl, String> {
+        let url = &self.storage.url;
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(format!("{url:?} names no file"));
+            }
+            return Ok(StorageUrl::Sqlite(config_dir.join(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(StorageUrl::Postgres(url.clone()));
+        }
+        Err(format!("{url:?} is neither sqlite://PATH nor postgres://..."))
+    }
+
+    /// The effective settings as TOML (`voxline config check` prints them).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("config serialises")
+    }
+}
+
+/// "60s", "2m", "500ms", "1h", or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("{s:?} is not a duration such as \"60s\", \"2m\" or \"500ms\""))?;
+    Ok(match unit.trim() {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" | "min" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        other => return Err(format!("{s:?}: unknown unit {other:?} (ms, s, m, h)")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_default_is_complete_and_valid() {
+        let cfg = Config::default();
+        assert_eq!(cfg.listen(), "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(cfg.drain_timeout(), Duration::from_secs(60));
+        assert_eq!(
+            cfg.storage_url(Path::new("/etc/voxline")).unwrap(),
+            StorageUrl::Sqlite("/etc/voxline/voxline.db".into())
+        );
+        assert_eq!(Config::load(None, Vec::new()).unwrap(), cfg);
+        assert_eq!(Config::parse(&cfg.to_toml(), "printed").unwrap(), cfg, "the printed form reads back");
+    }
+
+    #[test]
+    fn a_file_and_the_environment_override_the_default() {
+        let dir = std::env::temp_dir().join(format!("voxline-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("voxline.toml");
+        std::fs::write(&path, "[limits]\nmax_calls = 12\n[twilio]\nauth_token = \"abc\"\n").unwrap();
+        let overrides = env(&[
+            ("VOXLINE_HTTP__LISTEN", "127.0.0.1:9000"),
+            ("VOXLINE_RECORDING__ENABLED", "true"),
+            ("VOXLINE_MODELS", "/m"),
+        ]);
+        let cfg = Config::load(Some(&path), overrides).unwrap();
+        assert_eq!((cfg.limits.max_calls, cfg.twilio.auth_token.as_str()), (12, "abc"));
+        assert_eq!((cfg.http.listen.as_str(), cfg.recording.enabled), ("127.0.0.1:9000", true));
+        assert_eq!(cfg.shutdown.drain_timeout, "60s", "untouched keys keep their default");
+
+        std::fs::write(&path, "[limits]\nmax_calls = 12\nmax_cals = 3\n").unwrap();
+        let e = Config::load(Some(&path), Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("voxline.toml") && e.contains("line 3") && e.contains("max_cals"), "{e}");
+        std::fs::write(&path, "[limits]\nmax_calls = \"many\"\n").unwrap();
+        let e = Config::load(Some(&path), Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("max_calls: expected integer, found string"), "{e}");
+        let e = Config::load(None, env(&[("VOXLINE_LIMITS__MAX_CALLS", "lots")])).unwrap_err().to_string();
+        assert!(e.contains("VOXLINE_LIMITS__MAX_CALLS") && e.contains("expected integer"), "{e}");
+        std::fs::write(&path, "[http]\nlisten = \"localhost\"\n").unwrap();
+        let e = Config::load(Some(&path), Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("http.listen"), "{e}");
+        std::fs::write(&path, "[limits\n").unwrap();
+        assert!(Config::load(Some(&path), Vec::new()).unwrap_err().to_string().contains("line 1"));
+        let e = Config::load(None, env(&[("VOXLINE_HTTP__PORT", "1")])).unwrap_err().to_string();
+        assert!(e.contains("VOXLINE_HTTP__PORT"), "{e}");
+        let e = Config::load(None, env(&[("VOXLINE_SHUTDOWN__DRAIN_TIMEOUT", "soon")])).unwrap_err().to_string();
+        assert!(e.contains("shutdown.drain_timeout"), "{e}");
+        let e = Config::load(None, env(&[("VOXLINE_STORAGE__URL", "mysql://x")])).unwrap_err().to_string();
+        assert!(e.contains("storage.url"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert!(
+            parse_duration("-1s").is_err() && parse_duration("1 fortnight").is_err() && parse_duration("").is_err()
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! The server's process-level parts: configuration now; the call registry, admission
+//! and shutdown as `voxline serve` grows.
+
+pub mod config;
+
+pub use config::{Config, ConfigError, StorageUrl};
