@@ -9,6 +9,7 @@ pub mod call;
 pub mod dialogue;
 pub mod engines;
 pub mod eval;
+pub mod io;
 pub mod media;
 pub mod models;
 pub mod paths;
