@@ -2,5 +2,6 @@
 //! call driver, SIP/RTP and WebRTC as they land. Wire formats here are pure codecs;
 //! only the adapters own sockets.
 
+pub mod driver;
 pub mod signature;
 pub mod ws;

@@ -1,5 +1,6 @@
 //! Call-core tests on a virtual clock with deterministic engine doubles: no models,
 //! no sleeps, no wall-clock reads.
 
+mod driver;
 mod harness;
 mod turns;
