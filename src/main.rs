@@ -86,6 +86,24 @@ enum Command {
         #[arg(long)]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
+    /// Run the server: HTTP (health; API to come) and the carrier WebSocket media endpoints.
+    Serve {
+        /// Default: ./voxline.toml when it exists, else the built-in defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Play a caller script against a running server over a carrier's real protocol, in
+    /// real time; prints a one-line JSON summary of what the caller heard.
+    Caller {
+        #[arg(value_enum)]
+        protocol: CallerProtocol,
+        /// The media endpoint, e.g. ws://127.0.0.1:8080/media/twilio.
+        url: String,
+        script: PathBuf,
+        /// Extra stream parameters (Twilio customParameters), e.g. --param call_id=c-1.
+        #[arg(long = "param", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+    },
     /// The server's configuration (voxline.toml).
     Config {
         #[command(subcommand)]
@@ -194,6 +212,16 @@ fn stem(path: &std::path::Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "call".into())
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CallerProtocol {
+    Twilio,
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or("expected NAME=VALUE")?;
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
 #[derive(Subcommand)]
 enum ConfigAction {
     /// Print the annotated default configuration.
@@ -267,6 +295,13 @@ enum ModelsAction {
     Verify,
 }
 
+/// The configuration `--config` names, else ./voxline.toml when present, else the
+/// defaults; with the environment's overrides.
+fn load_config(config: Option<PathBuf>) -> Result<(voxline::server::Config, Option<PathBuf>)> {
+    let path = config.or_else(|| Some(PathBuf::from("voxline.toml")).filter(|p| p.exists()));
+    Ok((voxline::server::Config::load(path.as_deref(), std::env::vars())?, path))
+}
+
 /// `voxline intent`: the intent, the slots the words fill in `state`, and what the
 /// state does with it. Times need the customer's clock (`--now`); without it the
 /// slots that depend on it are left out and stderr says so.
@@ -328,6 +363,7 @@ fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VOXLINE_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let models_at = voxline::paths::models(cli.models);
@@ -408,10 +444,32 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
                 bail!("expectations failed: {}", result.summary.expect_failures.join("; "));
             }
         }
+        Command::Serve { config } => {
+            let (cfg, _) = load_config(config)?;
+            let models = if cfg.models.dir.is_empty() { dir } else { ModelDir::new(&cfg.models.dir) };
+            let prompts = if cfg.prompts.dir.is_empty() { prompts } else { PathBuf::from(&cfg.prompts.dir) };
+            let shared = voxline::io::serve::Shared::load(cfg, &models, &prompts)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let ready = |addr: std::net::SocketAddr| {
+                println!("voxline serve: http://{addr}");
+                println!("  health        http://{addr}/healthz  (ready: /readyz)");
+                println!("  twilio media  ws://{addr}/media/twilio");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+            };
+            let warm = || {
+                println!("  ready: static prompts rendered");
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+            };
+            runtime.block_on(voxline::io::serve::serve(shared, ready, warm))?;
+        }
+        Command::Caller { protocol: CallerProtocol::Twilio, url, script, params } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let summary = runtime.block_on(voxline::io::caller::call_twilio(&url, &script, &params))?;
+            println!("{}", serde_json::to_string(&summary)?);
+        }
         Command::Config { action: ConfigAction::Default } => print!("{}", voxline::server::config::DEFAULT_TOML),
         Command::Config { action: ConfigAction::Check { config } } => {
-            let path = config.or_else(|| Some(PathBuf::from("voxline.toml")).filter(|p| p.exists()));
-            let cfg = voxline::server::Config::load(path.as_deref(), std::env::vars())?;
+            let (cfg, path) = load_config(config)?;
             eprintln!("ok {}", path.map_or("built-in defaults".into(), |p| p.display().to_string()));
             print!("{}", cfg.to_toml());
         }

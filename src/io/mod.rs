@@ -2,6 +2,9 @@
 //! call driver, SIP/RTP and WebRTC as they land. Wire formats here are pure codecs;
 //! only the adapters own sockets.
 
+pub mod caller;
 pub mod driver;
+pub mod engines;
+pub mod serve;
 pub mod signature;
 pub mod ws;

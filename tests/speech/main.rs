@@ -8,6 +8,7 @@ mod converter;
 mod embeddings;
 mod flows;
 mod intents;
+mod serve;
 mod simulate;
 mod tts;
 mod vad;

@@ -2,6 +2,7 @@
 //! in, typed messages out, and back). The adapters that own the sockets use these.
 
 pub mod twilio;
+pub mod twilio_stream;
 
 /// A frame the carrier sent that the protocol does not allow. The stream that sent it is
 /// closed with this reason; other calls are untouched.
