@@ -231,6 +231,7 @@ async fn twilio_session(shared: Arc<Shared>, mut socket: WebSocket, start: crate
             return;
         }
     };
+    tracing::info!(flow = %start.custom_parameters.get("flow").map_or("", String::as_str), "call started");
     let (event_tx, event_rx) = mpsc::channel(256);
     let (command_tx, command_rx) = mpsc::channel(256);
     let engines: Arc<dyn EngineHub> = shared.engines.clone();

@@ -153,3 +153,51 @@ fn a_bad_twilio_signature_is_refused() {
     let (_, log) = server.stop();
     assert!(log.contains("bad or missing X-Twilio-Signature"), "{log}");
 }
+
+/// SIGTERM during a call: no new calls, the live one talks to its end, the process exits 0.
+#[test]
+fn shutdown_lets_a_live_call_finish() {
+    let mut server = Server::start(&[("VOXLINE_SHUTDOWN__DRAIN_TIMEOUT", "120s")]);
+    let caller = Command::new(env!("CARGO_BIN_EXE_voxline"))
+        .args(["caller", "twilio", &server.twilio_url])
+        .arg(fixtures().join("calls/cod_confirm.toml"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (by reading the log, not by sleeping) until the call is live, then SIGTERM.
+    let mut log = BufReader::new(server.child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in log.by_ref() {
+        let line = line.unwrap();
+        let started = line.contains("call started");
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    unsafe_sigterm(server.child.id());
+    for line in log.by_ref() {
+        let line = line.unwrap();
+        let draining = line.contains("shutting down");
+        seen.push(line);
+        if draining {
+            break;
+        }
+    }
+    assert!(
+        http_get(&server.health_url.replace("healthz", "readyz")).contains("503"),
+        "refuses new work while draining"
+    );
+    let out = caller.wait_with_output().unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (summary["closed"].as_str(), summary["turns_sent"].as_u64()),
+        (Some("call ended"), Some(4)),
+        "{summary}"
+    );
+    let status = server.child.wait().unwrap();
+    seen.extend(log.map_while(Result::ok));
+    let log = seen.join("\n");
+    assert!(status.success(), "{log}");
+    assert!(log.contains("call ended outcome=\"confirmed\""), "{log}");
+}
