@@ -239,12 +239,13 @@ async fn twilio_session(shared: Arc<Shared>, mut socket: WebSocket, start: crate
     let mut stop = shared.stop.clone();
     let hang_up = event_tx.clone();
     // At the end of a shutdown drain the call is hung up like a caller hang-up.
-    tokio::spawn(async move {
+    let end_of_drain = tokio::spawn(async move {
         if stop.wait_for(|s| *s).await.is_ok() {
             let _ = hang_up.send(super::driver::TransportEvent::HangUp).await;
         }
     });
     let closed = twilio_stream::run(socket, start.stream_sid.clone(), event_tx, command_rx).await;
+    end_of_drain.abort();
     match driver.await {
         Ok(report) => {
             let outcome = report.outcome.map_or("none", |o| o.code());
