@@ -107,7 +107,7 @@ pub async fn call_twilio(
                             summary.clears += 1;
                             for played in std::mem::take(&mut queue) {
                                 if let Played::Mark(name) = played {
-                                    socket.send(Message::text(twilio_mark(&stream_sid, &name))).await.map_err(send_err)?;
+                                    socket.send(Message::text(twilio::mark(&stream_sid, &name))).await.map_err(send_err)?;
                                     summary.marks_echoed += 1;
                                 }
                             }
@@ -138,7 +138,7 @@ pub async fn call_twilio(
                 // Play 20 ms of bot audio; echo the marks it reaches.
                 while let Some(Played::Mark(_)) = queue.front() {
                     let Some(Played::Mark(name)) = queue.pop_front() else { break };
-                    socket.send(Message::text(twilio_mark(&stream_sid, &name))).await.map_err(send_err)?;
+                    socket.send(Message::text(twilio::mark(&stream_sid, &name))).await.map_err(send_err)?;
                     summary.marks_echoed += 1;
                 }
                 if let Some(Played::Audio(frame)) = queue.front() {
@@ -189,9 +189,4 @@ pub async fn call_twilio(
             }
         }
     }
-}
-
-/// The mark Twilio sends back once the audio before it has played.
-fn twilio_mark(stream_sid: &str, name: &str) -> String {
-    twilio::mark(stream_sid, name)
 }

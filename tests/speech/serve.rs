@@ -167,23 +167,20 @@ fn shutdown_lets_a_live_call_finish() {
     // Wait (by reading the log, not by sleeping) until the call is live, then SIGTERM.
     let mut log = BufReader::new(server.child.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
-    for line in log.by_ref() {
-        let line = line.unwrap();
-        let started = line.contains("call started");
-        seen.push(line);
-        if started {
-            break;
+    // Collects log lines up to and including the first that contains `marker`.
+    let mut read_until = |marker: &str, seen: &mut Vec<String>| {
+        for line in log.by_ref() {
+            let line = line.unwrap();
+            let found = line.contains(marker);
+            seen.push(line);
+            if found {
+                break;
+            }
         }
-    }
+    };
+    read_until("call started", &mut seen);
     unsafe_sigterm(server.child.id());
-    for line in log.by_ref() {
-        let line = line.unwrap();
-        let draining = line.contains("shutting down");
-        seen.push(line);
-        if draining {
-            break;
-        }
-    }
+    read_until("shutting down", &mut seen);
     assert!(
         http_get(&server.health_url.replace("healthz", "readyz")).contains("503"),
         "refuses new work while draining"
