@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job until `voxline serve` exists: a simulated COD confirmation call with the
-# real models (the callee answers, confirms the order and availability), written to out/.
+# The main job: `voxline serve` with the embedded defaults (HTTP on 127.0.0.1:8080, the
+# SQLite store voxline.db, the local models), printing its URLs. Ctrl-C drains and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-./target/release/voxline simulate --out out audio-fixtures/calls/cod_confirm.toml
+exec ./target/release/voxline serve "$@"

@@ -16,4 +16,5 @@ pub mod paths;
 pub mod pipeline;
 pub mod server;
 pub mod sim;
+pub mod storage;
 pub mod words;

@@ -86,7 +86,7 @@ enum Command {
         #[arg(long)]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
-    /// Run the server: HTTP (health; API to come) and the carrier WebSocket media endpoints.
+    /// Run the server: the REST API, health and metrics, and the carrier WebSocket media endpoints.
     Serve {
         /// Default: ./voxline.toml when it exists, else the built-in defaults.
         #[arg(long)]
@@ -100,9 +100,23 @@ enum Command {
         /// The media endpoint, e.g. ws://127.0.0.1:8080/media/twilio.
         url: String,
         script: PathBuf,
-        /// Extra stream parameters (Twilio customParameters), e.g. --param call_id=c-1.
+        /// Extra stream parameters (custom parameters, metadata), e.g. --param call_id=ID.
         #[arg(long = "param", value_parser = parse_param)]
         params: Vec<(String, String)>,
+        /// The call's token (from POST /v1/calls) when --param call_id names a call.
+        #[arg(long)]
+        token: Option<String>,
+        /// Write what the carrier heard: stereo WAV, caller left, bot right.
+        #[arg(long)]
+        wav: Option<PathBuf>,
+        /// Stream rate for protocols that choose one (exotel, vonage, jambonz).
+        #[arg(long, default_value_t = 8000)]
+        rate: u32,
+    },
+    /// Call records in the store the config names (the same as GET /v1/calls).
+    Calls {
+        #[command(subcommand)]
+        action: CallsAction,
     },
     /// The server's configuration (voxline.toml).
     Config {
@@ -215,6 +229,47 @@ fn stem(path: &std::path::Path) -> String {
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum CallerProtocol {
     Twilio,
+    Telnyx,
+    Exotel,
+    Vonage,
+    Jambonz,
+}
+
+impl CallerProtocol {
+    fn carrier(self) -> voxline::io::ws::Carrier {
+        use voxline::io::ws::Carrier;
+        match self {
+            CallerProtocol::Twilio => Carrier::Twilio,
+            CallerProtocol::Telnyx => Carrier::Telnyx,
+            CallerProtocol::Exotel => Carrier::Exotel,
+            CallerProtocol::Vonage => Carrier::Vonage,
+            CallerProtocol::Jambonz => Carrier::Jambonz,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum CallsAction {
+    /// Newest first, as {"calls": [..]}.
+    List {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        flow: Option<String>,
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Created at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One call with its transcript and timeline.
+    Show {
+        id: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {
@@ -359,13 +414,37 @@ fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4)
 }
 
+/// Logs on stderr at $VOXLINE_LOG (else `default`), as text or one JSON object per line.
+fn init_logging(default: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VOXLINE_LOG").unwrap_or_else(|_| default.into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().with_current_span(true).with_span_list(false).init();
+    } else {
+        builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    }
+}
+
+/// The store a config names (relative SQLite paths next to the config file).
+async fn open_store(config: Option<PathBuf>) -> Result<std::sync::Arc<dyn voxline::storage::Store>> {
+    let (cfg, path) = load_config(config)?;
+    let dir = config_dir(path.as_deref());
+    let url = cfg.storage_url(&dir).map_err(|e| anyhow::anyhow!("storage.url: {e}"))?;
+    Ok(voxline::storage::open(&url).await?)
+}
+
+fn config_dir(path: Option<&std::path::Path>) -> PathBuf {
+    match path.and_then(|p| p.parent()) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VOXLINE_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        init_logging("warn", false);
+    }
     let models_at = voxline::paths::models(cli.models);
     let prompts_at = voxline::paths::prompts(cli.prompts);
     tracing::info!(models = %models_at, prompts = %prompts_at, "data directories");
@@ -445,15 +524,21 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
             }
         }
         Command::Serve { config } => {
-            let (cfg, _) = load_config(config)?;
+            let (cfg, path) = load_config(config)?;
+            init_logging("info", cfg.log.format == "json");
             let models = if cfg.models.dir.is_empty() { dir } else { ModelDir::new(&cfg.models.dir) };
             let prompts = if cfg.prompts.dir.is_empty() { prompts } else { PathBuf::from(&cfg.prompts.dir) };
-            let shared = voxline::io::serve::Shared::load(cfg, &models, &prompts)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let config_dir = config_dir(path.as_deref());
+            let shared = runtime.block_on(voxline::io::serve::Shared::load(cfg, &config_dir, &models, &prompts))?;
             let ready = |addr: std::net::SocketAddr| {
                 println!("voxline serve: http://{addr}");
-                println!("  health        http://{addr}/healthz  (ready: /readyz)");
-                println!("  twilio media  ws://{addr}/media/twilio");
+                println!("  health        http://{addr}/healthz  (ready: /readyz)  metrics: /metrics");
+                println!("  calls API     http://{addr}/v1/calls");
+                println!("  twilio voice  http://{addr}/twilio/voice  (webhook, answers TwiML)");
+                for carrier in voxline::io::ws::Carrier::ALL {
+                    println!("  {:13} ws://{addr}/media/{}", format!("{} media", carrier.name()), carrier.name());
+                }
                 let _ = std::io::Write::flush(&mut std::io::stdout());
             };
             let warm = || {
@@ -462,10 +547,38 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
             };
             runtime.block_on(voxline::io::serve::serve(shared, ready, warm))?;
         }
-        Command::Caller { protocol: CallerProtocol::Twilio, url, script, params } => {
+        Command::Caller { protocol, url, script, params, token, wav, rate } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let summary = runtime.block_on(voxline::io::caller::call_twilio(&url, &script, &params))?;
+            let options = voxline::io::caller::CallerOptions {
+                carrier: protocol.carrier(),
+                url,
+                script,
+                params,
+                token,
+                wav,
+                rate,
+            };
+            let summary = runtime.block_on(voxline::io::caller::run(options))?;
             println!("{}", serde_json::to_string(&summary)?);
+        }
+        Command::Calls { action } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                match action {
+                    CallsAction::List { config, flow, outcome, since, limit } => {
+                        let store = open_store(config).await?;
+                        let filter = voxline::storage::CallFilter { flow, outcome, since, until: None, limit };
+                        let calls = store.list_calls(filter).await?;
+                        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"calls": calls}))?);
+                    }
+                    CallsAction::Show { id, config } => {
+                        let store = open_store(config).await?;
+                        let Some(call) = store.get_call(id.clone()).await? else { bail!("no call {id:?}") };
+                        println!("{}", serde_json::to_string_pretty(&call)?);
+                    }
+                }
+                Ok::<_, anyhow::Error>(())
+            })?;
         }
         Command::Config { action: ConfigAction::Default } => print!("{}", voxline::server::config::DEFAULT_TOML),
         Command::Config { action: ConfigAction::Check { config } } => {

@@ -324,7 +324,8 @@ impl Call {
         self.playout.pause();
         self.next_frame_at = None;
         self.pause = Some(Pause { since: self.now });
-        self.out.push_back(Output::Carrier(CarrierCommand::Clear));
+        // No clear yet: frames go out in real time, so the carrier holds little, and a
+        // backchannel must resume without a gap.
         self.emit(Event::PlayoutPause);
     }
 
@@ -342,6 +343,7 @@ impl Call {
 
     /// The caller really interrupted: drop the rest of the bot's turn.
     fn yield_turn(&mut self) {
+        self.out.push_back(Output::Carrier(CarrierCommand::Clear));
         let heard = self.playout.flush();
         self.emit(Event::PlayoutStop { reason: "barge_in", heard_text: heard });
         self.speaking = false;

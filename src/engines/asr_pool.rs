@@ -1,9 +1,14 @@
-//! A fixed pool of Whisper workers, one `WhisperState` each. Jobs carry their own
-//! reply channel so a call (or a test) receives exactly its results.
+//! A fixed pool of Whisper workers, one `WhisperState` each, fed by one scheduler
+//! queue across every call: finals before partials, oldest first; a partial that has
+//! waited too long is dropped (answered with [`EngineError::Dropped`]) rather than
+//! decoded late, so a busy pool spends itself on the results calls wait for. Jobs carry
+//! their own reply channel so a call (or a test) receives exactly its results.
 
+use std::collections::VecDeque;
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::whisper::{AsrOptions, Transcript, WhisperAsr};
 use super::{EngineError, SpeechToText};
@@ -21,44 +26,110 @@ pub struct AsrReply {
     pub id: u64,
     pub partial: bool,
     pub result: Result<Transcript, EngineError>,
+    /// Time the job spent queued before a worker took it (or dropped it).
+    pub queued: Duration,
 }
 
+/// A partial that waited longer than this is stale: the caller has said more since.
+const PARTIAL_MAX_WAIT: Duration = Duration::from_millis(300);
+
+#[derive(Default)]
+struct Queue {
+    finals: VecDeque<(Instant, AsrJob)>,
+    partials: VecDeque<(Instant, AsrJob)>,
+    closed: bool,
+}
+
+impl Queue {
+    /// The next job to decode, answering stale partials on the way.
+    fn next(&mut self, now: Instant) -> Option<(Instant, AsrJob)> {
+        if let Some(job) = self.finals.pop_front() {
+            return Some(job);
+        }
+        while let Some((at, job)) = self.partials.pop_front() {
+            if now.duration_since(at) <= PARTIAL_MAX_WAIT {
+                return Some((at, job));
+            }
+            let _ = job.reply.send(AsrReply {
+                id: job.id,
+                partial: true,
+                result: Err(EngineError::Dropped { engine: "whisper" }),
+                queued: now.duration_since(at),
+            });
+        }
+        None
+    }
+
+    fn len(&self) -> usize {
+        self.finals.len() + self.partials.len()
+    }
+}
+
+type Shared = Arc<(Mutex<Queue>, Condvar)>;
+
 pub struct AsrPool {
-    jobs: Option<Sender<AsrJob>>,
+    queue: Shared,
     workers: Vec<JoinHandle<()>>,
 }
 
 impl AsrPool {
     /// `workers` threads, each decoding with the model's configured thread count.
     pub fn new(model: &WhisperAsr, workers: usize) -> Result<Self, EngineError> {
-        let (tx, rx) = channel::<AsrJob>();
-        let rx = Arc::new(Mutex::new(rx));
+        let queue: Shared = Arc::default();
         let mut handles = Vec::new();
         for i in 0..workers.max(1) {
             let mut state = model.new_state()?;
-            let (model, rx) = (model.clone(), rx.clone());
+            let (model, queue) = (model.clone(), queue.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("asr-{i}"))
                 .spawn(move || loop {
-                    let job = match rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
+                    let (at, job) = {
+                        let (lock, ready) = &*queue;
+                        let Ok(mut q) = lock.lock() else { return };
+                        loop {
+                            if let Some(job) = q.next(Instant::now()) {
+                                break job;
+                            }
+                            if q.closed {
+                                return;
+                            }
+                            q = match ready.wait(q) {
+                                Ok(q) => q,
+                                Err(_) => return,
+                            };
+                        }
                     };
-                    let Ok(job) = job else { return };
+                    let queued = at.elapsed();
                     let result = model.decode(&mut state, &job.audio_16k, &job.options);
                     // A caller that hung up no longer wants the result.
-                    let _ = job.reply.send(AsrReply { id: job.id, partial: job.options.partial, result });
+                    let _ = job.reply.send(AsrReply { id: job.id, partial: job.options.partial, result, queued });
                 })
                 .map_err(|e| EngineError::runtime("whisper", e))?;
             handles.push(handle);
         }
-        Ok(AsrPool { jobs: Some(tx), workers: handles })
+        Ok(AsrPool { queue, workers: handles })
     }
 
     /// Queues a decode; the reply arrives on `job.reply`.
     pub fn submit(&self, job: AsrJob) -> Result<(), EngineError> {
-        let jobs = self.jobs.as_ref().ok_or(EngineError::Closed { engine: "whisper" })?;
-        jobs.send(job).map_err(|_| EngineError::Closed { engine: "whisper" })
+        let (lock, ready) = &*self.queue;
+        let mut q = lock.lock().map_err(|_| EngineError::Closed { engine: "whisper" })?;
+        if q.closed {
+            return Err(EngineError::Closed { engine: "whisper" });
+        }
+        let entry = (Instant::now(), job);
+        if entry.1.options.partial {
+            q.partials.push_back(entry);
+        } else {
+            q.finals.push_back(entry);
+        }
+        ready.notify_one();
+        Ok(())
+    }
+
+    /// Jobs waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.queue.0.lock().map_or(0, |q| q.len())
     }
 
     /// Convenience: submit and wait.
@@ -77,9 +148,42 @@ impl SpeechToText for AsrPool {
 
 impl Drop for AsrPool {
     fn drop(&mut self) {
-        self.jobs.take();
+        if let Ok(mut q) = self.queue.0.lock() {
+            q.closed = true;
+        }
+        self.queue.1.notify_all();
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: u64, partial: bool) -> (AsrJob, Receiver<AsrReply>) {
+        let (reply, rx) = channel();
+        let options = AsrOptions { partial, ..AsrOptions::default() };
+        (AsrJob { id, audio_16k: Vec::new(), options, reply }, rx)
+    }
+
+    #[test]
+    fn finals_go_first_and_stale_partials_are_dropped() {
+        let t0 = Instant::now();
+        let mut q = Queue::default();
+        let (p1, p1_rx) = job(1, true);
+        let (p2, _p2_rx) = job(2, true);
+        let (f3, _) = job(3, false);
+        let (f4, _) = job(4, false);
+        q.partials.push_back((t0, p1));
+        q.partials.push_back((t0 + Duration::from_millis(500), p2));
+        q.finals.push_back((t0 + Duration::from_millis(100), f3));
+        q.finals.push_back((t0 + Duration::from_millis(200), f4));
+        let now = t0 + Duration::from_millis(600);
+        let order: Vec<u64> = std::iter::from_fn(|| q.next(now)).map(|(_, j)| j.id).collect();
+        assert_eq!(order, vec![3, 4, 2], "finals oldest first, then the fresh partial");
+        let dropped = p1_rx.try_recv().unwrap();
+        assert!(dropped.partial && matches!(dropped.result, Err(EngineError::Dropped { .. })));
     }
 }

@@ -14,6 +14,8 @@ pub enum EngineError {
     Unavailable(&'static str),
     #[error("{engine}: worker pool has shut down")]
     Closed { engine: &'static str },
+    #[error("{engine}: dropped a stale partial request")]
+    Dropped { engine: &'static str },
 }
 
 impl EngineError {
@@ -30,6 +32,7 @@ impl EngineError {
             EngineError::Runtime { .. } => "engine_failed",
             EngineError::Unavailable(_) => "engine_unavailable",
             EngineError::Closed { .. } => "engine_closed",
+            EngineError::Dropped { .. } => "engine_dropped",
         }
     }
 }

@@ -1,20 +1,23 @@
-//! `voxline caller twilio URL SCRIPT.toml`: plays a caller script over the real Twilio
-//! Media Streams protocol in real time, as Twilio would: 20 ms mu-law frames, bot audio
-//! played out at its real pace, marks echoed when their audio has played, `clear`
-//! dropping what is queued (and echoing its marks).
+//! `voxline caller CARRIER URL SCRIPT.toml`: plays a caller script over a carrier's real
+//! protocol in real time, as the carrier would: 20 ms caller frames, bot audio played out
+//! at its real pace, marks echoed when their audio has played, a clear dropping what is
+//! queued (and echoing its marks). Against a plain `ws://` server it first creates the
+//! call with `POST /v1/calls` and afterwards reads its record, so it prints the same
+//! summary as `voxline simulate`, checked against the script's expectations.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::time::{interval, Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::ws::twilio;
-use crate::media::{mulaw_decode, mulaw_encode};
-use crate::sim::{load_audio, CallerScript, Cue, SimError};
+use super::http_client::{self, HttpError};
+use super::ws::{Carrier, Heard, WsFrame};
+use crate::sim::{expectation_failures, load_audio, CallerScript, Cue, SimError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallerError {
@@ -23,64 +26,112 @@ pub enum CallerError {
     #[error("{url}: {reason}")]
     Connect { url: String, reason: String },
     #[error("{0}: {1}")]
-    Io(std::path::PathBuf, std::io::Error),
+    Io(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("{0}: the call context is not JSON: {1}")]
+    Context(PathBuf, serde_json::Error),
+    #[error("recording {0}: {1}")]
+    Wav(PathBuf, hound::Error),
 }
 
-/// What the caller heard and did, printed as one JSON line.
-#[derive(Debug, Default, Serialize)]
-pub struct CallerSummary {
-    pub turns_sent: usize,
-    pub bot_audio_ms: u64,
-    pub marks_echoed: usize,
-    pub clears: usize,
-    /// Why the stream ended: the server's close reason, or "timeout".
-    pub closed: String,
+pub struct CallerOptions {
+    pub carrier: Carrier,
+    pub url: String,
+    pub script: PathBuf,
+    /// Extra stream parameters (`call_id`, or anything the flow reads).
+    pub params: Vec<(String, String)>,
+    /// The call's token, when the call was created elsewhere.
+    pub token: Option<String>,
+    /// Where to write what the carrier heard: stereo WAV, caller left, bot right.
+    pub wav: Option<PathBuf>,
+    /// Stream rate where the protocol lets the carrier choose (Vonage, Exotel, jambonz).
+    pub rate: u32,
+}
+
+/// What the caller's side did, added to the call's summary.
+#[derive(Debug, Default)]
+struct CallerSide {
+    turns_sent: usize,
+    bot_audio_ms: u64,
+    marks_echoed: usize,
+    clears: usize,
+    closed: String,
 }
 
 enum Played {
-    Audio(Vec<u8>),
+    Audio(Vec<f32>),
     Mark(String),
 }
 
 /// Longest call the client stays on the line.
 const MAX_CALL: Duration = Duration::from_secs(180);
-/// Bot silence after which the bot counts as done with its turn.
+/// Bot silence after which the bot counts as done with its turn, once the mark after its
+/// last sentence has come (a bot paused mid-sentence for a barge-in is not done)...
 const BOT_DONE_AFTER: Duration = Duration::from_millis(500);
+/// ...or after this much silence whatever the marks say.
+const BOT_SILENT_AFTER: Duration = Duration::from_secs(3);
+/// How long the call record may take to be written after the stream closed.
+const RECORD_WAIT: Duration = Duration::from_secs(10);
 
-pub async fn call_twilio(
-    url: &str,
-    script_path: &std::path::Path,
-    params: &[(String, String)],
-) -> Result<CallerSummary, CallerError> {
-    let script = CallerScript::load(script_path).map_err(SimError::from)?;
+/// `ws://host:port/...` -> `http://host:port`.
+fn http_base(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("ws://")?;
+    Some(format!("http://{}", &rest[..rest.find('/').unwrap_or(rest.len())]))
+}
+
+pub async fn run(opts: CallerOptions) -> Result<Value, CallerError> {
+    let script = CallerScript::load(&opts.script).map_err(SimError::from)?;
     let context = std::fs::read_to_string(&script.context).map_err(|e| CallerError::Io(script.context.clone(), e))?;
+    let mut codec = opts.carrier.caller_codec(opts.rate);
+    let rate = codec.sample_rate();
     let turns = script
         .turns
         .iter()
-        .map(|t| Ok((load_audio(&t.audio, twilio::SAMPLE_RATE)?, t.after, t.delay_ms)))
+        .map(|t| Ok((load_audio(&t.audio, rate)?, t.after, t.delay_ms)))
         .collect::<Result<Vec<_>, SimError>>()?;
-    let (mut socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .map_err(|e| CallerError::Connect { url: url.into(), reason: e.to_string() })?;
-    let (stream_sid, call_sid) = ("MZvoxlinecaller".to_string(), format!("CAvoxline{}", std::process::id()));
-    let mut custom: serde_json::Map<String, serde_json::Value> =
-        [("flow".to_string(), script.flow.clone().into()), ("context".to_string(), context.into())]
-            .into_iter()
-            .collect();
-    custom.extend(params.iter().map(|(k, v)| (k.clone(), v.clone().into())));
-    let start = json!({"event": "start", "sequenceNumber": "1", "streamSid": stream_sid, "start": {
-        "streamSid": stream_sid, "callSid": call_sid, "accountSid": "ACvoxline", "tracks": ["inbound"],
-        "customParameters": custom, "mediaFormat": {"encoding": twilio::ENCODING, "sampleRate": 8000, "channels": 1}}});
-    let send_err =
-        |e: tokio_tungstenite::tungstenite::Error| CallerError::Connect { url: url.into(), reason: e.to_string() };
-    socket
-        .send(Message::text(json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}).to_string()))
-        .await
-        .map_err(send_err)?;
-    socket.send(Message::text(start.to_string())).await.map_err(send_err)?;
+    let mut params: BTreeMap<String, String> = opts.params.iter().cloned().collect();
+    if let Some(token) = &opts.token {
+        params.insert("token".into(), token.clone());
+    }
+    let api = http_base(&opts.url);
+    let mut url = opts.url.clone();
+    if !params.contains_key("call_id") {
+        if let Some(api) = &api {
+            let context: Value =
+                serde_json::from_str(&context).map_err(|e| CallerError::Context(script.context.clone(), e))?;
+            let body = json!({"flow": script.flow, "context": context, "carrier": opts.carrier.name()});
+            let created = http_client::json("POST", &format!("{api}/v1/calls"), Some(&body)).await?;
+            for key in ["call_id", "token"] {
+                params.insert(key.into(), created[key].as_str().unwrap_or_default().into());
+            }
+        } else {
+            params.insert("flow".into(), script.flow.clone());
+            params.insert("context".into(), context);
+        }
+    }
+    if opts.carrier != Carrier::Twilio && params.contains_key("call_id") && !url.contains('?') {
+        // Carriers other than Twilio may carry the call on the URL too (Exotel must).
+        url = format!("{url}?call_id={}&token={}", params["call_id"], params.get("token").map_or("", String::as_str));
+    }
+    let connect_err = |reason: String| CallerError::Connect { url: opts.url.clone(), reason };
+    let mut request = url.as_str().into_client_request().map_err(|e| connect_err(e.to_string()))?;
+    if let Some(p) = codec.subprotocol() {
+        request.headers_mut().insert("sec-websocket-protocol", p.parse().expect("a token"));
+    }
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| connect_err(e.to_string()))?;
+    let call_sid = format!("CA{:032x}", uuid::Uuid::new_v4().as_u128());
+    for frame in codec.open(&call_sid, &params) {
+        socket.send(to_message(frame)).await.map_err(|e| connect_err(e.to_string()))?;
+    }
 
+    let mut wav = match &opts.wav {
+        Some(path) => Some(wav_writer(path, rate)?),
+        None => None,
+    };
+    let frame_len = rate as usize / 50;
     let began = Instant::now();
-    let mut summary = CallerSummary::default();
+    let mut heard = CallerSide::default();
     let mut queue: VecDeque<Played> = VecDeque::new();
     let mut tick = interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
@@ -90,64 +141,69 @@ pub async fn call_twilio(
     let mut turn_due: Option<Instant> =
         turns.first().filter(|t| t.1.is_none()).map(|t| began + Duration::from_millis(t.2));
     let (mut bot_started, mut bot_last_audio): (Option<Instant>, Option<Instant>) = (None, None);
-    let mut seq = 2u64;
-    loop {
+    // Bot audio has come since the last mark: a sentence is still open.
+    let mut sentence_open = false;
+    heard.closed = loop {
         tokio::select! {
-            message = socket.next() => match message {
-                Some(Ok(Message::Text(text))) => {
-                    let v: serde_json::Value = serde_json::from_str(text.as_str()).unwrap_or_default();
-                    match v["event"].as_str() {
-                        Some("media") => {
-                            let payload = v["media"]["payload"].as_str().unwrap_or("");
-                            let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, payload).unwrap_or_default();
-                            queue.extend(bytes.chunks(160).map(|c| Played::Audio(c.to_vec())));
-                        }
-                        Some("mark") => queue.push_back(Played::Mark(v["mark"]["name"].as_str().unwrap_or("").to_string())),
-                        Some("clear") => {
-                            summary.clears += 1;
-                            for played in std::mem::take(&mut queue) {
-                                if let Played::Mark(name) = played {
-                                    socket.send(Message::text(twilio::mark(&stream_sid, &name))).await.map_err(send_err)?;
-                                    summary.marks_echoed += 1;
+            message = socket.next() => {
+                let frame = match message {
+                    Some(Ok(Message::Text(t))) => WsFrame::Text(t.to_string()),
+                    Some(Ok(Message::Binary(b))) => WsFrame::Binary(b.to_vec()),
+                    Some(Ok(Message::Close(frame))) => {
+                        break frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed".into());
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => break format!("socket error: {e}"),
+                    None => break "closed".into(),
+                };
+                match codec.decode(frame) {
+                    Ok(Heard::Audio(samples)) => {
+                        sentence_open = true;
+                        queue.extend(samples.chunks(frame_len).map(|c| Played::Audio(c.to_vec())));
+                    }
+                    Ok(Heard::Mark(name)) => {
+                        sentence_open = false;
+                        queue.push_back(Played::Mark(name));
+                    }
+                    Ok(Heard::Clear) => {
+                        heard.clears += 1;
+                        for played in std::mem::take(&mut queue) {
+                            if let Played::Mark(name) = played {
+                                if let Some(m) = echo(codec.mark_played(&name)) {
+                                    let _ = socket.send(m).await;
                                 }
+                                heard.marks_echoed += 1;
                             }
                         }
-                        _ => {}
                     }
+                    Ok(Heard::Nothing) => {}
+                    Err(e) => break format!("the server sent an invalid message: {e}"),
                 }
-                Some(Ok(Message::Close(frame))) => {
-                    summary.closed = frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed".into());
-                    return Ok(summary);
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    summary.closed = format!("socket error: {e}");
-                    return Ok(summary);
-                }
-                None => {
-                    summary.closed = "closed".into();
-                    return Ok(summary);
-                }
-            },
+            }
             _ = tick.tick() => {
                 let now = Instant::now();
                 if now - began > MAX_CALL {
-                    summary.closed = "timeout".into();
-                    return Ok(summary);
+                    if let Some(m) = echo(codec.hang_up()) {
+                        let _ = socket.send(m).await;
+                    }
+                    break "timeout".into();
                 }
                 // Play 20 ms of bot audio; echo the marks it reaches.
                 while let Some(Played::Mark(_)) = queue.front() {
                     let Some(Played::Mark(name)) = queue.pop_front() else { break };
-                    socket.send(Message::text(twilio::mark(&stream_sid, &name))).await.map_err(send_err)?;
-                    summary.marks_echoed += 1;
+                    if let Some(m) = echo(codec.mark_played(&name)) {
+                        let _ = socket.send(m).await;
+                    }
+                    heard.marks_echoed += 1;
                 }
+                let mut bot = vec![0f32; frame_len];
                 if let Some(Played::Audio(frame)) = queue.front() {
-                    let energy = frame.iter().map(|&b| (mulaw_decode(b) as f32 / 32768.0).abs()).fold(0.0, f32::max);
-                    if energy > 0.01 {
+                    if frame.iter().fold(0f32, |m, s| m.max(s.abs())) > 0.01 {
                         bot_started.get_or_insert(now);
                         bot_last_audio = Some(now);
                     }
-                    summary.bot_audio_ms += 20;
+                    bot[..frame.len().min(frame_len)].copy_from_slice(&frame[..frame.len().min(frame_len)]);
+                    heard.bot_audio_ms += 20;
                     queue.pop_front();
                 }
                 // Start the next turn when its cue comes.
@@ -155,7 +211,12 @@ pub async fn call_twilio(
                     if let Some((_, Some(cue), delay)) = turns.get(next_turn) {
                         let from = match cue {
                             Cue::BotStart => bot_started,
-                            Cue::BotDone => bot_last_audio.filter(|t| now - *t >= BOT_DONE_AFTER && queue.is_empty()),
+                            Cue::BotDone => bot_last_audio.filter(|t| {
+                                let silent = now - *t;
+                                queue.is_empty()
+                                    && silent >= BOT_DONE_AFTER
+                                    && (!sentence_open || silent >= BOT_SILENT_AFTER)
+                            }),
                         };
                         turn_due = from.map(|t| t + Duration::from_millis(*delay));
                     }
@@ -164,29 +225,100 @@ pub async fn call_twilio(
                     turn_due = None;
                     speaking = turns.get(next_turn).map(|t| (t.0.clone(), 0));
                     next_turn += 1;
-                    summary.turns_sent += 1;
+                    heard.turns_sent += 1;
                     (bot_started, bot_last_audio) = (None, None);
                 }
                 // Send 20 ms of the caller: the turn's audio, else line silence.
-                let mut frame = [0f32; 160];
+                let mut frame = vec![0f32; frame_len];
                 if let Some((audio, pos)) = speaking.as_mut() {
-                    let end = (*pos + 160).min(audio.len());
+                    let end = (*pos + frame_len).min(audio.len());
                     frame[..end - *pos].copy_from_slice(&audio[*pos..end]);
                     *pos = end;
                     if *pos >= audio.len() {
                         speaking = None;
                     }
                 }
-                let bytes: Vec<u8> = frame.iter().map(|&s| mulaw_encode((s.clamp(-1.0, 1.0) * 32767.0) as i16)).collect();
-                let payload = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes);
-                let media = json!({"event": "media", "sequenceNumber": seq.to_string(), "streamSid": stream_sid,
-                    "media": {"track": "inbound", "chunk": (seq - 1).to_string(), "timestamp": ((now - began).as_millis() as u64).to_string(), "payload": payload}});
-                seq += 1;
-                if socket.send(Message::text(media.to_string())).await.is_err() {
-                    summary.closed = "the server went away".into();
-                    return Ok(summary);
+                if let Some(w) = wav.as_mut() {
+                    for (&c, &b) in frame.iter().zip(&bot) {
+                        let pcm = |s: f32| (s.clamp(-1.0, 1.0) * 32767.0) as i16;
+                        let _ = w.write_sample(pcm(c)).and_then(|_| w.write_sample(pcm(b)));
+                    }
+                }
+                let at_ms = (now - began).as_millis() as u64;
+                if socket.send(to_message(codec.audio(&frame, at_ms))).await.is_err() {
+                    break "the server went away".into();
                 }
             }
         }
+    };
+    if let Some(w) = wav {
+        w.finalize().map_err(|e| CallerError::Wav(opts.wav.clone().unwrap_or_default(), e))?;
     }
+    let call_id = params.get("call_id").cloned();
+    let mut summary = match (&api, &call_id) {
+        // A server that exits right after its last call (a drain) has no record to give.
+        (Some(api), Some(id)) => {
+            record_summary(api, id, &script).await.unwrap_or_else(|e| json!({"record_error": e.to_string()}))
+        }
+        _ => json!({}),
+    };
+    let fields = [
+        ("call_id", json!(call_id)),
+        ("turns_sent", json!(heard.turns_sent)),
+        ("bot_audio_ms", json!(heard.bot_audio_ms)),
+        ("marks_echoed", json!(heard.marks_echoed)),
+        ("clears", json!(heard.clears)),
+        ("closed", json!(heard.closed)),
+    ];
+    for (k, v) in fields {
+        summary[k] = v;
+    }
+    Ok(summary)
+}
+
+/// The call's summary from its stored record, checked against the script's expectations.
+async fn record_summary(api: &str, id: &str, script: &CallerScript) -> Result<Value, CallerError> {
+    let url = format!("{api}/v1/calls/{id}");
+    let deadline = Instant::now() + RECORD_WAIT;
+    let record = loop {
+        let record = http_client::json("GET", &url, None).await?;
+        // A refused stream leaves the call pending; a live one is written just after the
+        // server closes the stream.
+        if record["state"] != "live" || Instant::now() > deadline {
+            break record;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut summary = record["summary"].clone();
+    if !summary.is_object() {
+        summary = json!({});
+    }
+    let slots: BTreeMap<String, String> = serde_json::from_value(record["slots"].clone()).unwrap_or_default();
+    let failures = expectation_failures(
+        &script.expect,
+        record["outcome"].as_str(),
+        !record["handoff"].is_null(),
+        record["handoff"]["reason"].as_str(),
+        &slots,
+    );
+    summary["expect_ok"] = json!(failures.is_empty());
+    summary["expect_failures"] = json!(failures);
+    Ok(summary)
+}
+
+fn echo(frame: Option<WsFrame>) -> Option<Message> {
+    frame.map(to_message)
+}
+
+fn to_message(frame: WsFrame) -> Message {
+    match frame {
+        WsFrame::Text(t) => Message::text(t),
+        WsFrame::Binary(b) => Message::binary(b),
+    }
+}
+
+fn wav_writer(path: &Path, rate: u32) -> Result<hound::WavWriter<std::io::BufWriter<std::fs::File>>, CallerError> {
+    let spec =
+        hound::WavSpec { channels: 2, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    hound::WavWriter::create(path, spec).map_err(|e| CallerError::Wav(path.to_path_buf(), e))
 }

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::call::{AsrRequest, Call, CarrierCommand, HandoffPacket, Input, Output, TimedEvent, TtsRequest};
 use crate::dialogue::Outcome;
+use crate::io::metrics::Histogram;
 use crate::media::Frame;
 
 /// What a transport adapter reports, in the call's terms (audio already decoded to the
@@ -55,6 +56,12 @@ pub struct CallReport {
     pub handoff: Option<HandoffPacket>,
     /// The transport went away before the call ended by itself.
     pub transport_lost: bool,
+    /// How late (ms) each wake-up that sent bot audio came against the call's schedule.
+    pub frame_lateness: Histogram,
+    /// When (call ms) each bot frame went out.
+    pub bot_frames_ms: Vec<u64>,
+    /// The dialogue's slots at the end.
+    pub slots: std::collections::BTreeMap<String, String>,
 }
 
 /// Runs `call` until it ends: answers it, feeds it the transport's events and the
@@ -70,9 +77,12 @@ pub async fn drive(
     let mut report = CallReport::default();
     call.handle_input(Duration::ZERO, Input::Start);
     let mut transport_open = true;
+    let mut lateness: Option<Duration> = None;
     loop {
-        if !route(&mut call, engines.as_ref(), &reply, &commands, &mut report).await {
-            transport_open = false;
+        let (open, audio_sent) = route(&mut call, start, engines.as_ref(), &reply, &commands, &mut report).await;
+        transport_open &= open;
+        if let Some(late) = lateness.take().filter(|_| audio_sent) {
+            report.frame_lateness.observe(late.as_secs_f64() * 1000.0);
         }
         if call.is_ended() {
             break;
@@ -96,12 +106,16 @@ pub async fn drive(
                 }
             },
             Some(result) = results.recv() => result,
-            _ = sleep_until(wake) => Input::Timeout,
+            _ = sleep_until(wake) => {
+                lateness = wake.map(|w| w.elapsed());
+                Input::Timeout
+            }
         };
         call.handle_input(start.elapsed(), input);
     }
     // Whatever the call said last (its outcome) is routed before the adapter hangs up.
-    route(&mut call, engines.as_ref(), &reply, &commands, &mut report).await;
+    route(&mut call, start, engines.as_ref(), &reply, &commands, &mut report).await;
+    report.slots = call.dialogue().slots();
     report
 }
 
@@ -112,19 +126,24 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Sends everything the call has produced where it belongs; false once the transport
-/// is gone.
+/// Sends everything the call has produced where it belongs. Returns whether the
+/// transport is still there and whether bot audio went out.
 async fn route(
     call: &mut Call,
+    start: Instant,
     engines: &dyn EngineHub,
     reply: &mpsc::UnboundedSender<Input>,
     commands: &mpsc::Sender<TransportCommand>,
     report: &mut CallReport,
-) -> bool {
-    let mut open = true;
+) -> (bool, bool) {
+    let (mut open, mut audio) = (true, false);
     while let Some(out) = call.poll_output() {
+        audio |= matches!(out, Output::Audio(_));
         let command = match out {
-            Output::Audio(frame) => Some(TransportCommand::Audio(frame)),
+            Output::Audio(frame) => {
+                report.bot_frames_ms.push(start.elapsed().as_millis() as u64);
+                Some(TransportCommand::Audio(frame))
+            }
             Output::Carrier(CarrierCommand::Clear) => Some(TransportCommand::Clear),
             Output::Carrier(CarrierCommand::Mark(name)) => Some(TransportCommand::Mark(name)),
             Output::HangUp => Some(TransportCommand::HangUp),
@@ -153,5 +172,5 @@ async fn route(
             open = commands.send(command).await.is_ok();
         }
     }
-    open
+    (open, audio)
 }

@@ -7,6 +7,7 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use tokio::sync::mpsc;
 
 use super::driver::EngineHub;
+use super::metrics::Metrics;
 use crate::call::{AsrRequest, Input, TtsChunk, TtsRequest};
 use crate::engines::{split_for_speech, AsrJob, AsrOptions, AsrPool, EngineError, TtsService};
 use crate::media::resample;
@@ -14,12 +15,49 @@ use crate::media::resample;
 pub struct LiveEngines {
     asr: AsrPool,
     tts: Arc<Mutex<TtsService>>,
+    metrics: Arc<Metrics>,
+}
+
+/// Counts a request in its queue-depth gauge until dropped, and its wait on `done`.
+struct Queued {
+    metrics: Arc<Metrics>,
+    depth: &'static str,
+    wait: &'static str,
+    since: std::time::Instant,
+    counted: bool,
+}
+
+impl Queued {
+    fn new(metrics: &Arc<Metrics>, depth: &'static str, wait: &'static str) -> Self {
+        metrics.gauge_add(depth, &[], 1);
+        Queued { metrics: metrics.clone(), depth, wait, since: std::time::Instant::now(), counted: false }
+    }
+
+    /// The first answer came after waiting `wait` (default: since queued); observed once.
+    fn answered(&mut self, wait: Option<std::time::Duration>) {
+        if !self.counted {
+            self.counted = true;
+            let wait = wait.unwrap_or_else(|| self.since.elapsed());
+            self.metrics.observe(self.wait, &[], wait.as_secs_f64() * 1000.0);
+        }
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.metrics.gauge_add(self.depth, &[], -1);
+    }
 }
 
 impl LiveEngines {
     /// `tts` must deliver audio at the calls' rate (`TtsService::with_output_rate`).
-    pub fn new(asr: AsrPool, tts: TtsService) -> Self {
-        LiveEngines { asr, tts: Arc::new(Mutex::new(tts)) }
+    pub fn new(asr: AsrPool, tts: TtsService, metrics: Arc<Metrics>) -> Self {
+        LiveEngines { asr, tts: Arc::new(Mutex::new(tts)), metrics }
+    }
+
+    /// Recognition requests waiting for a worker.
+    pub fn asr_backlog(&self) -> usize {
+        self.asr.queued()
     }
 
     /// Renders text every call shares (the flows' static prompts) once, up front.
@@ -45,14 +83,18 @@ impl EngineHub for LiveEngines {
         };
         let options = AsrOptions { prompt: request.prompt, audio_ctx: None, partial: request.partial };
         let (tx, rx) = std_mpsc::channel();
+        let mut queued = Queued::new(&self.metrics, "voxline_asr_queue_depth", "voxline_asr_wait_ms");
         if let Err(e) = self.asr.submit(AsrJob { id, audio_16k: audio, options, reply: tx }) {
             tracing::warn!(error = %e, "ASR pool closed");
             let _ = reply.send(Input::AsrFailed { id });
             return;
         }
         tokio::task::spawn_blocking(move || {
-            let input = match rx.recv().map(|r| r.result) {
+            let answer = rx.recv();
+            queued.answered(answer.as_ref().ok().map(|r| r.queued));
+            let input = match answer.map(|r| r.result) {
                 Ok(Ok(t)) => Input::Asr { id, text: t.text },
+                Ok(Err(EngineError::Dropped { .. })) => Input::AsrFailed { id },
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "transcription failed");
                     Input::AsrFailed { id }
@@ -65,6 +107,7 @@ impl EngineHub for LiveEngines {
 
     fn synthesize(&self, request: TtsRequest, reply: mpsc::UnboundedSender<Input>) {
         let tts = self.tts.clone();
+        let mut queued = Queued::new(&self.metrics, "voxline_tts_queue_depth", "voxline_tts_wait_ms");
         tokio::task::spawn_blocking(move || {
             let sentences = split_for_speech(&request.text);
             let n = sentences.len();
@@ -73,6 +116,7 @@ impl EngineHub for LiveEngines {
                     .lock()
                     .map_err(|_| EngineError::Closed { engine: "tts" })
                     .and_then(|mut t| t.sentence(sentence));
+                queued.answered(None);
                 let input = match speech {
                     Ok(s) => Input::Tts(TtsChunk {
                         id: request.id,

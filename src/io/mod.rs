@@ -1,10 +1,14 @@
-//! Everything that touches a network: carrier WebSocket protocols now; the server, the
-//! call driver, SIP/RTP and WebRTC as they land. Wire formats here are pure codecs;
+//! Everything that touches a network: the HTTP server, carrier WebSocket protocols and
+//! the call driver; SIP/RTP and WebRTC as they land. Wire formats here are pure codecs;
 //! only the adapters own sockets.
 
+pub mod api;
 pub mod caller;
 pub mod driver;
 pub mod engines;
+pub mod http_client;
+pub mod metrics;
+pub mod recording;
 pub mod serve;
 pub mod signature;
 pub mod ws;

@@ -1,7 +1,7 @@
-//! `voxline serve`: one tokio process with the HTTP server (health now; the REST API,
-//! metrics and the agent desk as they land) and the carrier WebSocket media endpoints.
-//! Every call runs the same driver; admission refuses what the limits do not allow, and
-//! a shutdown stops taking calls and lets live ones finish.
+//! `voxline serve`: one tokio process with the HTTP server (REST API, health, metrics)
+//! and the carrier WebSocket media endpoints. Every call runs the same driver over the
+//! same adapter; admission refuses what the limits do not allow, and a shutdown stops
+//! taking calls and lets live ones finish.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,23 +11,27 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use super::driver::{drive, EngineHub};
+use super::api;
+use super::driver::{drive, CallReport, EngineHub};
 use super::engines::LiveEngines;
+use super::metrics::Metrics;
+use super::recording::Recorder;
 use super::signature::twilio_signature_valid;
-use super::ws::twilio_stream;
-use crate::call::{Call, CallConfig};
+use super::ws::{stream, Carrier, StreamStart};
+use crate::call::{Call, CallConfig, Event, TimedEvent};
 use crate::dialogue::{load_flows, FlowDialogue, FlowSpec, IntentClassifier};
 use crate::engines::{AsrPool, EngineError, SileroModel, TtsService, WhisperAsr};
 use crate::models::ModelDir;
 use crate::server::Config;
+use crate::storage::{self, timestamp, CallState, EndedCall, LiveCall, Store, StoredLine};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -35,6 +39,10 @@ pub enum ServeError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Dialogue(#[from] crate::dialogue::DialogueError),
+    #[error(transparent)]
+    Store(#[from] storage::StoreError),
+    #[error("storage.url: {0}")]
+    StorageUrl(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
     #[error("server: {0}")]
@@ -43,39 +51,65 @@ pub enum ServeError {
 
 /// What every call shares.
 pub struct Shared {
-    cfg: Config,
+    pub(super) cfg: Config,
     engines: Arc<LiveEngines>,
     vad: SileroModel,
-    flows: BTreeMap<String, (PathBuf, Arc<FlowSpec>)>,
-    classifier: Arc<Mutex<IntentClassifier>>,
-    active: AtomicUsize,
-    draining: AtomicBool,
+    pub(super) flows: BTreeMap<String, (PathBuf, Arc<FlowSpec>)>,
+    pub(super) classifier: Arc<Mutex<IntentClassifier>>,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) metrics: Arc<Metrics>,
+    /// Where recordings go: `recordings/` next to the store.
+    recordings: PathBuf,
+    pub(super) active: AtomicUsize,
+    pub(super) draining: AtomicBool,
     /// The static prompts are rendered.
     warm: AtomicBool,
     /// Flips to true at the end of the drain: live streams end their calls.
     stop: watch::Receiver<bool>,
-    base_url: String,
+    pub(super) base_url: String,
 }
+
+/// Recognition requests waiting for a worker at which new calls are refused: live calls'
+/// final results are then already queued behind one another.
+const ASR_BACKLOG_REFUSE: usize = 4;
 
 /// Most concurrent calls when `limits.max_calls` is 0: what one Whisper worker on this
 /// kind of machine serves within the latency targets (BENCHMARKS.md).
 const DEFAULT_MAX_CALLS: usize = 8;
 
 impl Shared {
-    /// Loads the engines, flows and classifier once for the process.
-    pub fn load(cfg: Config, models: &ModelDir, prompts: &std::path::Path) -> Result<Self, ServeError> {
+    /// Loads the engines, flows, classifier and store once for the process. Relative
+    /// paths in the config (the SQLite file) are taken from `config_dir`.
+    pub async fn load(
+        cfg: Config,
+        config_dir: &std::path::Path,
+        models: &ModelDir,
+        prompts: &std::path::Path,
+    ) -> Result<Self, ServeError> {
+        let metrics = Arc::new(Metrics::default());
         let whisper = WhisperAsr::load(models, "whisper-tiny.en", 2)?;
-        let engines = LiveEngines::new(AsrPool::new(&whisper, 1)?, TtsService::load(models)?.with_output_rate(8000));
+        let tts = TtsService::load(models)?.with_output_rate(stream::CALL_RATE);
+        let engines = LiveEngines::new(AsrPool::new(&whisper, 1)?, tts, metrics.clone());
         let flows = load_flows(&prompts.join("flows"))?;
         let classifier = Arc::new(Mutex::new(IntentClassifier::load(models, &prompts.join("intents.toml"))?));
+        let url = cfg.storage_url(config_dir).map_err(ServeError::StorageUrl)?;
+        let store = storage::open(&url).await?;
+        // Recordings live next to the SQLite file, else next to the config.
+        let recordings = match &url {
+            storage::StorageUrl::Sqlite(path) => path.parent().unwrap_or(config_dir).join("recordings"),
+            storage::StorageUrl::Postgres(_) => config_dir.join("recordings"),
+        };
         let (_, stop) = watch::channel(false);
         Ok(Shared {
             base_url: String::new(),
+            recordings,
             cfg,
             engines: Arc::new(engines),
             vad: SileroModel::load(models)?,
             flows,
             classifier,
+            store,
+            metrics,
             active: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             warm: AtomicBool::new(false),
@@ -83,17 +117,22 @@ impl Shared {
         })
     }
 
-    fn max_calls(&self) -> usize {
+    pub(super) fn max_calls(&self) -> usize {
         match self.cfg.limits.max_calls {
             0 => DEFAULT_MAX_CALLS,
             n => n as usize,
         }
     }
+
+    /// `ws://host` or `wss://host` for the stream URLs we hand out.
+    pub(super) fn ws_base(&self) -> String {
+        self.base_url.replacen("http", "ws", 1)
+    }
 }
 
 /// Serves until SIGTERM/SIGINT, then drains. `ready` gets the bound address (the config
-/// may ask for port 0).
-/// `warm` is called once the flows' static prompts are rendered (`/readyz` says ready).
+/// may ask for port 0); `warm` is called once the flows' static prompts are rendered
+/// (`/readyz` says ready from then on).
 pub async fn serve(
     mut shared: Shared,
     ready: impl FnOnce(SocketAddr),
@@ -116,7 +155,9 @@ pub async fn serve(
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/media/twilio", get(twilio_media))
+        .route("/metrics", get(metrics))
+        .route("/media/{carrier}", get(media))
+        .merge(api::routes())
         .with_state(shared.clone());
     // The flows' static prompts render in the background: calls are taken at once and
     // meet a warm cache within seconds.
@@ -177,65 +218,213 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     "ready".into_response()
 }
 
-/// `GET /media/twilio`: the Twilio Media Streams WebSocket.
-async fn twilio_media(State(shared): State<Arc<Shared>>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    ([("content-type", "text/plain; version=0.0.4")], shared.metrics.render()).into_response()
+}
+
+/// `GET /media/{carrier}`: a carrier's media stream (WebSocket upgrade).
+async fn media(
+    State(shared): State<Arc<Shared>>,
+    Path(carrier): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    uri: Uri,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let Some(carrier) = Carrier::parse(&carrier) else {
+        return (StatusCode::NOT_FOUND, format!("no media endpoint for {carrier:?}")).into_response();
+    };
     if shared.draining.load(Ordering::SeqCst) {
+        refused(&shared, carrier, "draining");
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
+    let mut signed = false;
     let token = &shared.cfg.twilio.auth_token;
-    if !token.is_empty() {
-        let url = format!("{}/media/twilio", shared.base_url.replacen("http", "ws", 1));
+    if carrier == Carrier::Twilio && !token.is_empty() {
+        let url = format!("{}{}", shared.ws_base(), uri.path_and_query().map_or("/media/twilio", |p| p.as_str()));
         let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
         if !twilio_signature_valid(token, signature, &url, &[]) {
             tracing::warn!(url, "refused a Twilio stream: bad or missing X-Twilio-Signature");
+            refused(&shared, carrier, "bad_signature");
             return (StatusCode::FORBIDDEN, "bad signature").into_response();
         }
+        signed = true;
     }
-    if shared.active.load(Ordering::SeqCst) >= shared.max_calls() {
-        tracing::warn!(max = shared.max_calls(), "refused a Twilio stream: at capacity");
-        return (StatusCode::SERVICE_UNAVAILABLE, "at capacity").into_response();
-    }
-    upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| twilio_call(shared, socket))
+    let codec = carrier.server_codec();
+    let upgrade = match codec.subprotocol() {
+        Some(p) => upgrade.protocols([p]),
+        None => upgrade,
+    };
+    upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| carrier_call(shared, carrier, socket, query, signed))
+}
+
+fn refused(shared: &Shared, carrier: Carrier, reason: &str) {
+    shared.metrics.inc("voxline_calls_refused_total", &[("transport", carrier.name()), ("reason", reason)]);
 }
 
 /// Decrements the live-call count however the call ends.
-struct Live(Arc<Shared>);
+struct Live(Arc<Shared>, Carrier);
 
 impl Drop for Live {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::SeqCst);
+        self.0.metrics.gauge_add("voxline_calls_active", &[("transport", self.1.name())], -1);
     }
 }
 
-async fn twilio_call(shared: Arc<Shared>, mut socket: WebSocket) {
-    shared.active.fetch_add(1, Ordering::SeqCst);
-    let _live = Live(shared.clone());
-    let start = match twilio_stream::await_start(&mut socket).await {
-        Ok(start) => start,
-        Err(reason) => {
-            tracing::warn!(reason, "closing a Twilio stream");
-            let _ = socket.send(twilio_stream::close(1008, &reason)).await;
-            return;
-        }
-    };
-    let span = tracing::info_span!("call", call = %start.call_sid, stream = %start.stream_sid, transport = "twilio");
-    twilio_session(shared, socket, start).instrument(span).await;
+async fn close_with(socket: &mut WebSocket, code: u16, reason: &str) {
+    let _ = socket.send(stream::close(code, reason)).await;
 }
 
-async fn twilio_session(shared: Arc<Shared>, mut socket: WebSocket, start: crate::io::ws::twilio::StreamStart) {
-    let call = match new_call(&shared, &start.custom_parameters) {
-        Ok(call) => call,
+async fn carrier_call(
+    shared: Arc<Shared>,
+    carrier: Carrier,
+    mut socket: WebSocket,
+    query: BTreeMap<String, String>,
+    signed: bool,
+) {
+    // Admission: a call beyond capacity is refused before it costs anything: beyond
+    // `max_calls`, or while recognition is already behind for the calls that are live.
+    let behind = shared.engines.asr_backlog() >= ASR_BACKLOG_REFUSE;
+    if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.max_calls() || behind {
+        shared.active.fetch_sub(1, Ordering::SeqCst);
+        let reason = if behind { "asr_behind" } else { "capacity" };
+        tracing::warn!(transport = carrier.name(), max = shared.max_calls(), reason, "refused a stream: at capacity");
+        refused(&shared, carrier, reason);
+        close_with(&mut socket, 1013, "at capacity, try again later").await;
+        return;
+    }
+    shared.metrics.gauge_add("voxline_calls_active", &[("transport", carrier.name())], 1);
+    let _live = Live(shared.clone(), carrier);
+    let mut codec = carrier.server_codec();
+    let mut start = match stream::await_start(&mut socket, codec.as_mut()).await {
+        Ok(start) => start,
         Err(reason) => {
-            tracing::warn!(reason, "closing a Twilio stream");
-            let _ = socket.send(twilio_stream::close(1008, &reason)).await;
+            tracing::warn!(transport = carrier.name(), reason, "closing a stream");
+            stream_error(&shared, carrier, "bad_start");
+            close_with(&mut socket, 1008, &reason).await;
             return;
         }
     };
-    tracing::info!(flow = %start.custom_parameters.get("flow").map_or("", String::as_str), "call started");
+    // Query parameters on the stream URL count like the carrier's own parameters.
+    for (k, v) in query {
+        start.params.entry(k).or_insert(v);
+    }
+    let prepared = match prepare(&shared, carrier, &start, signed).await {
+        Ok(p) => p,
+        Err(reason) => {
+            tracing::warn!(transport = carrier.name(), carrier_call_id = %start.carrier_call_id, reason, "closing a stream");
+            stream_error(&shared, carrier, "bad_parameters");
+            close_with(&mut socket, 1008, &reason).await;
+            return;
+        }
+    };
+    let span = tracing::info_span!("call", call = %prepared.id, transport = carrier.name());
+    session(shared, carrier, socket, codec, start, prepared).instrument(span).await;
+}
+
+fn stream_error(shared: &Shared, carrier: Carrier, kind: &str) {
+    shared.metrics.inc("voxline_stream_errors_total", &[("transport", carrier.name()), ("kind", kind)]);
+}
+
+/// A stream's call, ready to run.
+struct Prepared {
+    id: String,
+    flow: String,
+    context: serde_json::Value,
+    call: Call,
+}
+
+/// The call a stream's parameters ask for: `call_id` of a call created with
+/// `POST /v1/calls` (with its `token` unless the stream was signed), or `flow` plus
+/// `context` (the call-context JSON).
+async fn prepare(shared: &Shared, carrier: Carrier, start: &StreamStart, signed: bool) -> Result<Prepared, String> {
+    let params = &start.params;
+    let origin = match carrier {
+        Carrier::Twilio => "customParameters",
+        Carrier::Telnyx | Carrier::Exotel => "custom_parameters",
+        Carrier::Vonage => "the websocket:connected headers",
+        Carrier::Jambonz => "metadata",
+    };
+    let (id, flow, context) = if let Some(id) = params.get("call_id") {
+        let record = shared
+            .store
+            .get_call(id.clone())
+            .await
+            .map_err(|e| format!("call {id:?} could not be read: {e}"))?
+            .ok_or_else(|| format!("{origin}.call_id: no call {id:?} (create it with POST /v1/calls)"))?;
+        if record.call.state != CallState::Pending {
+            return Err(format!("{origin}.call_id: call {id:?} is {}, not pending", record.call.state.as_str()));
+        }
+        if !signed && params.get("token") != Some(&record.token) {
+            return Err(format!("{origin}.token: missing or wrong for call {id:?}"));
+        }
+        if params.get("flow").is_some_and(|f| *f != record.call.flow) {
+            return Err(format!("{origin}.flow: call {id:?} runs {}", record.call.flow));
+        }
+        (id.clone(), record.call.flow, record.context)
+    } else {
+        let flow = params.get("flow").ok_or(format!("{origin} lacks `flow` (or `call_id`)"))?;
+        let context = params.get("context").ok_or(format!("{origin} lacks `context` (the call context as JSON)"))?;
+        let context: serde_json::Value =
+            serde_json::from_str(context).map_err(|e| format!("{origin}.context is not JSON: {e}"))?;
+        (uuid::Uuid::new_v4().to_string(), flow.clone(), context)
+    };
+    let call = new_call(shared, &flow, &context).map_err(|e| format!("{origin}.{e}"))?;
+    Ok(Prepared { id, flow, context, call })
+}
+
+/// A call running `flow` with `context`; errors name the field at fault.
+pub(super) fn new_call(shared: &Shared, flow: &str, context: &serde_json::Value) -> Result<Call, String> {
+    let (_, spec) = shared.flows.get(flow).ok_or_else(|| {
+        format!("flow: unknown flow {flow:?} (flows: {})", shared.flows.keys().cloned().collect::<Vec<_>>().join(", "))
+    })?;
+    let dialogue = FlowDialogue::new(spec.clone(), context.clone(), shared.classifier.clone())
+        .map_err(|e| format!("context: {e}"))?;
+    let vad = shared.vad.detector(stream::CALL_RATE).map_err(|e| e.to_string())?;
+    Call::new(CallConfig::default(), Box::new(vad), Box::new(dialogue)).map_err(|e| e.to_string())
+}
+
+async fn session(
+    shared: Arc<Shared>,
+    carrier: Carrier,
+    socket: WebSocket,
+    codec: Box<dyn super::ws::CarrierCodec>,
+    start: StreamStart,
+    prepared: Prepared,
+) {
+    let Prepared { id, flow, context, call } = prepared;
+    // Recorded when the config says so, unless the call's context withholds consent.
+    let consent = context.get("recording_consent").and_then(|v| v.as_bool()) != Some(false);
+    let recorder = (shared.cfg.recording.enabled && consent)
+        .then(|| {
+            let path = shared.recordings.join(format!("{id}.wav"));
+            Recorder::create(&path, stream::CALL_RATE)
+                .map_err(|e| tracing::warn!(path = %path.display(), error = %e, "cannot record the call"))
+                .ok()
+        })
+        .flatten();
+    let recording_path = recorder.as_ref().map(|_| shared.recordings.join(format!("{id}.wav")).display().to_string());
+    let live = LiveCall {
+        id: id.clone(),
+        flow: flow.clone(),
+        context,
+        transport: carrier.name().into(),
+        carrier_call_id: start.carrier_call_id.clone(),
+        started_at: timestamp(chrono::Utc::now()),
+        recording_path,
+        consent: shared.cfg.recording.enabled && consent,
+    };
+    if let Err(e) = shared.store.call_live(live).await {
+        tracing::error!(error = %e, "call record not written");
+        shared.metrics.inc("voxline_store_errors_total", &[]);
+    }
+    shared.metrics.inc("voxline_calls_total", &[("transport", carrier.name()), ("flow", &flow)]);
+    tracing::info!(flow, carrier_call_id = %start.carrier_call_id, "call started");
     let (event_tx, event_rx) = mpsc::channel(256);
     let (command_tx, command_rx) = mpsc::channel(256);
     let engines: Arc<dyn EngineHub> = shared.engines.clone();
-    let driver = tokio::spawn(drive(call, engines, event_rx, command_tx));
+    let driver = tokio::spawn(drive(call, engines, event_rx, command_tx).in_current_span());
     let mut stop = shared.stop.clone();
     let hang_up = event_tx.clone();
     // At the end of a shutdown drain the call is hung up like a caller hang-up.
@@ -244,32 +433,74 @@ async fn twilio_session(shared: Arc<Shared>, mut socket: WebSocket, start: crate
             let _ = hang_up.send(super::driver::TransportEvent::HangUp).await;
         }
     });
-    let closed = twilio_stream::run(socket, start.stream_sid.clone(), event_tx, command_rx).await;
+    let closed = stream::run(socket, codec, &start, event_tx, command_rx, recorder).await;
     end_of_drain.abort();
-    match driver.await {
-        Ok(report) => {
-            let outcome = report.outcome.map_or("none", |o| o.code());
-            let handoff = report.handoff.as_ref().map(|h| h.reason.as_str()).unwrap_or("");
-            tracing::info!(outcome, handoff, closed, "call ended");
+    let report = match driver.await {
+        Ok(report) => report,
+        Err(e) => {
+            tracing::error!(error = %e, "call driver failed");
+            CallReport::default()
         }
-        Err(e) => tracing::error!(error = %e, "call driver failed"),
+    };
+    let outcome = report.outcome.map(|o| o.code());
+    let handoff = report.handoff.as_ref().map(|h| h.reason.as_str()).unwrap_or("");
+    tracing::info!(outcome = outcome.unwrap_or("none"), handoff, closed, "call ended");
+    record_metrics(&shared, &flow, outcome.unwrap_or("none"), &report);
+    let ended = EndedCall {
+        id,
+        ended_at: timestamp(chrono::Utc::now()),
+        outcome: outcome.map(str::to_string),
+        handoff: report.handoff.as_ref().and_then(|h| serde_json::to_value(h).ok()),
+        closed,
+        transcript: transcript(&report.events),
+        summary: serde_json::to_value(crate::sim::summarize(&report.events, &report.bot_frames_ms)).unwrap_or_default(),
+        slots: report.slots.clone(),
+        timeline: report.events.iter().filter_map(|e| serde_json::to_value(e).ok()).collect(),
+    };
+    if let Err(e) = shared.store.call_ended(ended).await {
+        tracing::error!(error = %e, "call outcome not written");
+        shared.metrics.inc("voxline_store_errors_total", &[]);
     }
 }
 
-/// The call the stream's parameters ask for: `flow` and `context` (the call-context JSON).
-fn new_call(shared: &Shared, params: &BTreeMap<String, String>) -> Result<Call, String> {
-    let flow = params.get("flow").ok_or("customParameters lacks `flow`")?;
-    let (_, spec) = shared.flows.get(flow).ok_or_else(|| {
-        format!(
-            "customParameters.flow: unknown flow {flow:?} (flows: {})",
-            shared.flows.keys().cloned().collect::<Vec<_>>().join(", ")
-        )
-    })?;
-    let context = params.get("context").ok_or("customParameters lacks `context` (the call context as JSON)")?;
-    let context: serde_json::Value =
-        serde_json::from_str(context).map_err(|e| format!("customParameters.context is not JSON: {e}"))?;
-    let dialogue = FlowDialogue::new(spec.clone(), context, shared.classifier.clone())
-        .map_err(|e| format!("customParameters.context: {e}"))?;
-    let vad = shared.vad.detector(8000).map_err(|e| e.to_string())?;
-    Call::new(CallConfig::default(), Box::new(vad), Box::new(dialogue)).map_err(|e| e.to_string())
+fn record_metrics(shared: &Shared, flow: &str, outcome: &str, report: &CallReport) {
+    let m = &shared.metrics;
+    m.inc("voxline_call_outcomes_total", &[("flow", flow), ("outcome", outcome)]);
+    m.merge("voxline_outbound_frame_lateness_ms", &[], &report.frame_lateness);
+    for e in &report.events {
+        match &e.event {
+            Event::Latency { stage, ms } => {
+                let stage = serde_json::to_value(stage).ok().and_then(|v| v.as_str().map(str::to_string));
+                m.observe("voxline_stage_latency_ms", &[("stage", stage.as_deref().unwrap_or("?"))], *ms as f64);
+            }
+            Event::PlayoutPause => m.inc("voxline_barge_ins_total", &[("flow", flow)]),
+            _ => {}
+        }
+    }
+}
+
+/// Who said what: the caller's recognised turns with the intent each was read as, and the
+/// bot's prompts.
+pub fn transcript(events: &[TimedEvent]) -> Vec<StoredLine> {
+    let mut lines: Vec<StoredLine> = Vec::new();
+    for e in events {
+        match &e.event {
+            Event::AsrFinal { text } if !text.trim().is_empty() => lines.push(StoredLine {
+                at_ms: e.at_ms,
+                speaker: "caller".into(),
+                text: text.trim().to_string(),
+                intent: None,
+            }),
+            Event::Intent { name, .. } => {
+                if let Some(line) = lines.iter_mut().rev().find(|l| l.speaker == "caller") {
+                    line.intent.get_or_insert_with(|| name.clone());
+                }
+            }
+            Event::BotSay { text } => {
+                lines.push(StoredLine { at_ms: e.at_ms, speaker: "bot".into(), text: text.clone(), intent: None })
+            }
+            _ => {}
+        }
+    }
+    lines
 }

@@ -31,6 +31,14 @@ pub struct Config {
     pub recording: Recording,
     pub limits: Limits,
     pub shutdown: Shutdown,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// `text` or `json` (one object per line).
+    pub format: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -196,6 +204,9 @@ impl Config {
         }
         self.storage_url(Path::new(".")).map_err(|reason| bad("storage.url", reason))?;
         parse_duration(&self.shutdown.drain_timeout).map_err(|reason| bad("shutdown.drain_timeout", reason))?;
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(bad("log.format", format!("{:?} is neither \"text\" nor \"json\"", self.log.format)));
+        }
         Ok(())
     }
 

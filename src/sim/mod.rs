@@ -14,8 +14,8 @@ mod script;
 pub use channel::{ChannelOptions, CodecChoice};
 pub use engines::{CostModel, SimEngines};
 pub use output::write_outputs;
-pub use report::{LatencySummary, Summary};
-pub use runner::{run_call, Caller, SimOutput};
+pub use report::{summarize, LatencySummary, Summary};
+pub use runner::{expectation_failures, run_call, Caller, SimOutput};
 pub use script::{CallerScript, Cue, Expect, ScriptError, ScriptTurn};
 
 /// Errors that stop a simulated call before it runs.

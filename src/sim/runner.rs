@@ -146,7 +146,7 @@ pub fn run_call(
         }
     }
     let mut summary = summarize(&st.events, &st.bot_frames_ms);
-    check_expectations(&mut summary, expect, &call, st.handoff_reason.as_deref());
+    check_expectations(&mut summary, expect, &call.dialogue().slots(), st.handoff_reason.as_deref());
     let mut bot_track = st.bot_track;
     caller_track.resize(caller_track.len().max(bot_track.len()), 0.0);
     bot_track.resize(caller_track.len(), 0.0);
@@ -239,16 +239,35 @@ fn drain(call: &mut Call, engines: &mut SimEngines, cx: &mut State, now_us: u64)
     Ok(())
 }
 
-fn check_expectations(summary: &mut Summary, expect: &Expect, call: &Call, handoff_reason: Option<&str>) {
+/// Sets `expect_ok` and `expect_failures` from what the call ended with.
+pub fn check_expectations(
+    summary: &mut Summary,
+    expect: &Expect,
+    slots: &std::collections::BTreeMap<String, String>,
+    handoff_reason: Option<&str>,
+) {
+    let failures = expectation_failures(expect, summary.outcome, summary.handoff, handoff_reason, slots);
+    summary.expect_ok = failures.is_empty();
+    summary.expect_failures = failures;
+}
+
+/// What in `expect` the call did not do.
+pub fn expectation_failures(
+    expect: &Expect,
+    outcome: Option<&str>,
+    handoff: bool,
+    handoff_reason: Option<&str>,
+    slots: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
     let mut failures = Vec::new();
     if let Some(want) = expect.outcome {
-        if summary.outcome != Some(want.code()) {
-            failures.push(format!("outcome {:?}, expected {}", summary.outcome, want.code()));
+        if outcome != Some(want.code()) {
+            failures.push(format!("outcome {outcome:?}, expected {}", want.code()));
         }
     }
     if let Some(want) = expect.handoff {
-        if summary.handoff != want {
-            failures.push(format!("handoff {}, expected {want}", summary.handoff));
+        if handoff != want {
+            failures.push(format!("handoff {handoff}, expected {want}"));
         }
     }
     if let Some(want) = &expect.handoff_reason {
@@ -256,12 +275,10 @@ fn check_expectations(summary: &mut Summary, expect: &Expect, call: &Call, hando
             failures.push(format!("handoff reason {handoff_reason:?}, expected {want}"));
         }
     }
-    let slots = call.dialogue().slots();
     for (k, v) in &expect.slots {
         if slots.get(k) != Some(v) {
             failures.push(format!("slot {k} = {:?}, expected {v:?}", slots.get(k)));
         }
     }
-    summary.expect_ok = failures.is_empty();
-    summary.expect_failures = failures;
+    failures
 }

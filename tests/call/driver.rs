@@ -141,8 +141,12 @@ async fn barge_in_clears_the_carriers_buffer() {
     let (report, received) = call("stop", vec![(3000, 3500)], Some(9000)).await;
     let clear = received.iter().position(|(_, c)| *c == TransportCommand::Clear).expect("clear sent");
     let (cleared_at, _) = received[clear];
-    // Speech from 3.0 s; the bot pauses after 200 ms of it, counted from the VAD's onset.
-    assert!(cleared_at >= Duration::from_millis(3100) && cleared_at <= Duration::from_millis(3400), "{cleared_at:?}");
+    // Speech from 3.0 s; the bot stops sending after 200 ms of it, counted from the VAD's
+    // onset, and clears the carrier once the words show a real interruption.
+    let paused_at = audio_times(&received[..clear]).last().copied().expect("bot audio before the clear");
+    assert!(paused_at >= Duration::from_millis(3100) && paused_at <= Duration::from_millis(3400), "{paused_at:?}");
+    assert!(cleared_at > paused_at, "{cleared_at:?}");
+    assert!(audio_times(&received[clear..]).first().is_none_or(|&t| t > cleared_at), "then the next prompt");
     assert!(report
         .events
         .iter()

@@ -73,6 +73,7 @@ fn a_backchannel_pauses_then_resumes_where_it_left_off() {
         &[Act::Say { text: "uh-huh", ms: 350, at: Cue::DuringBot(1, 1200) }],
         Options { max_ms: 9000, ..Default::default() },
     );
+    assert_eq!(r.clears, 0, "the carrier keeps what it holds");
     assert_eq!(r.count(|e| matches!(e, Event::PlayoutResume { reason: "backchannel" })), 1);
     assert_eq!(r.count(|e| matches!(e, Event::PlayoutStop { reason: "barge_in", .. })), 0);
     let done = r.first(|e| matches!(e, Event::PlayoutStop { reason: "done", .. })).unwrap();

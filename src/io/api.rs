@@ -1,0 +1,185 @@
+//! The REST API: call records (`/v1/calls`), calls created before their media arrives,
+//! and Twilio's voice webhook answering with TwiML that connects the call's stream.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::serve::{new_call, Shared};
+use super::signature::twilio_signature_valid;
+use super::ws::Carrier;
+use crate::storage::{timestamp, CallFilter, NewCall};
+
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/v1/calls", post(create_call).get(list_calls))
+        .route("/v1/calls/{id}", get(show_call))
+        .route("/v1/calls/{id}/recording.wav", get(recording))
+        .route("/twilio/voice", post(twilio_voice))
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({"error": message.to_string()}))).into_response()
+}
+
+#[derive(Deserialize)]
+struct CreateCall {
+    flow: String,
+    #[serde(default)]
+    context: Value,
+    /// Which carrier's endpoint `stream_url` names (twilio when absent).
+    #[serde(default)]
+    carrier: Option<String>,
+}
+
+/// A pending call: its id, token, and the stream URL a carrier connects it with.
+async fn create_pending(shared: &Shared, flow: &str, context: Value) -> Result<(String, String), Response> {
+    // The context is checked against the flow now, not when the phone rings.
+    new_call(shared, flow, &context).map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let call = NewCall {
+        id: id.clone(),
+        flow: flow.into(),
+        context,
+        token: token.clone(),
+        created_at: timestamp(chrono::Utc::now()),
+    };
+    shared.store.create_call(call).await.map_err(|e| {
+        tracing::error!(error = %e, "call not created");
+        error(StatusCode::INTERNAL_SERVER_ERROR, e)
+    })?;
+    Ok((id, token))
+}
+
+/// `POST /v1/calls {"flow", "context"}` -> `{"call_id", "stream_url", "token"}`.
+async fn create_call(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Json<CreateCall>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let carrier = match body.carrier.as_deref().map(Carrier::parse) {
+        None => Carrier::Twilio,
+        Some(Some(c)) => c,
+        Some(None) => return error(StatusCode::BAD_REQUEST, "carrier: one of twilio, telnyx, exotel, vonage, jambonz"),
+    };
+    let (id, token) = match create_pending(&shared, &body.flow, body.context).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    tracing::info!(call = %id, flow = %body.flow, "call created");
+    let stream_url = format!("{}/media/{}?call_id={id}&token={token}", shared.ws_base(), carrier.name());
+    (StatusCode::CREATED, Json(json!({"call_id": id, "stream_url": stream_url, "token": token}))).into_response()
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    flow: Option<String>,
+    outcome: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/calls?flow=&outcome=&since=&until=&limit=` -> `{"calls": [..]}`, newest first.
+async fn list_calls(State(shared): State<Arc<Shared>>, Query(q): Query<ListQuery>) -> Response {
+    let filter =
+        CallFilter { flow: q.flow, outcome: q.outcome, since: q.since, until: q.until, limit: q.limit.unwrap_or(100) };
+    match shared.store.list_calls(filter).await {
+        Ok(calls) => Json(json!({"calls": calls})).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn show_call(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    match shared.store.get_call(id.clone()).await {
+        Ok(Some(record)) => Json(record).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no call {id:?}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn recording(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let record = match shared.store.get_call(id.clone()).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no call {id:?}")),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
+    let Some(path) = record.recording_path else { return error(StatusCode::NOT_FOUND, "the call was not recorded") };
+    if record.call.state.as_str() != "ended" {
+        return error(StatusCode::CONFLICT, "the call is still live");
+    }
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => ([("content-type", "audio/wav")], bytes).into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, format!("recording {path}: {e}")),
+    }
+}
+
+/// `POST /twilio/voice`: Twilio's voice webhook. `?call_id=` names a call made with
+/// `POST /v1/calls`; `?flow=&context=` creates one. Answers TwiML that streams the call
+/// to `/media/twilio` with the call's id (and token) as `<Parameter>`s.
+async fn twilio_voice(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let auth = &shared.cfg.twilio.auth_token;
+    if !auth.is_empty() {
+        let url = format!("{}{}", shared.base_url, uri.path_and_query().map_or("/twilio/voice", |p| p.as_str()));
+        let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !twilio_signature_valid(auth, signature, &url, &form) {
+            tracing::warn!(url, "refused a Twilio webhook: bad or missing X-Twilio-Signature");
+            shared.metrics.inc("voxline_calls_refused_total", &[("transport", "twilio"), ("reason", "bad_signature")]);
+            return (StatusCode::FORBIDDEN, "bad signature").into_response();
+        }
+    }
+    if shared.draining.load(Ordering::SeqCst) || shared.active.load(Ordering::SeqCst) >= shared.max_calls() {
+        shared.metrics.inc("voxline_calls_refused_total", &[("transport", "twilio"), ("reason", "capacity")]);
+        return (StatusCode::SERVICE_UNAVAILABLE, "at capacity").into_response();
+    }
+    let call_sid = form.iter().find(|(k, _)| k == "CallSid").map_or("", |(_, v)| v.as_str());
+    let (id, token) = match (query.get("call_id"), query.get("flow")) {
+        (Some(id), _) => match shared.store.get_call(id.clone()).await {
+            Ok(Some(r)) => (id.clone(), r.token),
+            Ok(None) => return error(StatusCode::NOT_FOUND, format!("call_id: no call {id:?}")),
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        },
+        (None, Some(flow)) => {
+            let context = match serde_json::from_str(query.get("context").map_or("{}", String::as_str)) {
+                Ok(c) => c,
+                Err(e) => return error(StatusCode::BAD_REQUEST, format!("context is not JSON: {e}")),
+            };
+            match create_pending(&shared, flow, context).await {
+                Ok(v) => v,
+                Err(response) => return response,
+            }
+        }
+        (None, None) => return error(StatusCode::BAD_REQUEST, "the webhook URL needs ?call_id= or ?flow=&context="),
+    };
+    tracing::info!(call = %id, call_sid, "twilio voice webhook");
+    let url = format!("{}/media/twilio", shared.ws_base());
+    let twiml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Connect><Stream url=\"{}\"><Parameter name=\"call_id\" value=\"{}\"/><Parameter name=\"token\" value=\"{}\"/></Stream></Connect></Response>\n",
+        xml_escape(&url),
+        xml_escape(&id),
+        xml_escape(&token)
+    );
+    ([("content-type", "text/xml")], twiml).into_response()
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}

@@ -1,0 +1,55 @@
+//! The store: calls, their transcript and timeline (the campaign tables join them later).
+//! One trait, [`Store`], and its implementations; every state change of a call is one
+//! transaction, so a crash or a shutdown never leaves a call half-written.
+
+mod records;
+mod sqlite;
+
+use futures_util::future::BoxFuture;
+
+pub use crate::server::config::StorageUrl;
+pub use records::{CallFilter, CallRecord, CallState, CallSummaryRow, EndedCall, LiveCall, NewCall, StoredLine};
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("unknown call {0:?}")]
+    UnknownCall(String),
+    #[error("stored row is invalid: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where calls are kept. Every method is one transaction.
+pub trait Store: Send + Sync {
+    /// A call created before its media arrives (`POST /v1/calls`): state `pending`.
+    fn create_call(&self, call: NewCall) -> BoxFuture<'_, StoreResult<()>>;
+    /// The call's media is up: state `live`, with the transport's ids. Creates the row
+    /// when the stream carried its own flow and context.
+    fn call_live(&self, call: LiveCall) -> BoxFuture<'_, StoreResult<()>>;
+    /// The call ended: outcome, handoff, transcript and timeline in one transaction.
+    fn call_ended(&self, call: EndedCall) -> BoxFuture<'_, StoreResult<()>>;
+    fn get_call(&self, id: String) -> BoxFuture<'_, StoreResult<Option<CallRecord>>>;
+    /// Newest first.
+    fn list_calls(&self, filter: CallFilter) -> BoxFuture<'_, StoreResult<Vec<CallSummaryRow>>>;
+}
+
+/// Opens the store a `storage.url` names, creating and migrating it as needed.
+pub async fn open(url: &StorageUrl) -> StoreResult<std::sync::Arc<dyn Store>> {
+    match url {
+        StorageUrl::Sqlite(path) => Ok(std::sync::Arc::new(SqliteStore::open(path).await?)),
+        StorageUrl::Postgres(_) => Err(StoreError::Unsupported(
+            "postgres:// storage lands with the campaign engine; use sqlite:// for now".into(),
+        )),
+    }
+}
+
+/// Store timestamps: RFC 3339 UTC with milliseconds, so text order is time order.
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}

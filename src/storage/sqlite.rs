@@ -1,0 +1,282 @@
+//! SQLite store (the default): one file, WAL, migrations tracked by `user_version`.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::Row;
+
+use super::records::*;
+use super::{Store, StoreError, StoreResult};
+
+/// Schema steps in order; `PRAGMA user_version` is how many have run.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE calls (
+    id TEXT PRIMARY KEY,
+    flow TEXT NOT NULL,
+    context TEXT NOT NULL,
+    token TEXT NOT NULL DEFAULT '',
+    transport TEXT,
+    carrier_call_id TEXT,
+    state TEXT NOT NULL,
+    result TEXT,
+    outcome TEXT,
+    handoff TEXT,
+    slots TEXT,
+    summary TEXT,
+    recording_path TEXT,
+    consent INTEGER NOT NULL DEFAULT 0,
+    closed TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    ended_at TEXT
+);
+CREATE INDEX calls_by_created ON calls (created_at);
+CREATE TABLE transcript (
+    call_id TEXT NOT NULL REFERENCES calls (id),
+    seq INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    speaker TEXT NOT NULL,
+    text TEXT NOT NULL,
+    intent TEXT,
+    PRIMARY KEY (call_id, seq)
+);
+CREATE TABLE timeline (
+    call_id TEXT NOT NULL REFERENCES calls (id),
+    seq INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (call_id, seq)
+);
+"#];
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(StoreError::Unsupported(format!(
+                "the database is at schema {version}, newer than this voxline ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for step in &MIGRATIONS[version as usize..] {
+            sqlx::raw_sql(step).execute(&mut *tx).await?;
+        }
+        sqlx::raw_sql(&format!("PRAGMA user_version = {}", MIGRATIONS.len())).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+const SUMMARY_COLUMNS: &str = "id, flow, transport, carrier_call_id, state, result, outcome, created_at, started_at, \
+     ended_at, closed, recording_path, consent";
+
+fn summary(row: &SqliteRow) -> StoreResult<CallSummaryRow> {
+    let state: String = row.try_get("state")?;
+    Ok(CallSummaryRow {
+        id: row.try_get("id")?,
+        flow: row.try_get("flow")?,
+        transport: row.try_get("transport")?,
+        carrier_call_id: row.try_get("carrier_call_id")?,
+        state: CallState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("call state {state:?}")))?,
+        result: row.try_get("result")?,
+        outcome: row.try_get("outcome")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+        closed: row.try_get("closed")?,
+        recording: row.try_get::<Option<String>, _>("recording_path")?.is_some(),
+        consent: row.try_get::<i64, _>("consent")? != 0,
+    })
+}
+
+fn json(text: &str, what: &str) -> StoreResult<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+impl Store for SqliteStore {
+    fn create_call(&self, call: NewCall) -> BoxFuture<'_, StoreResult<()>> {
+        async move {
+            sqlx::query(
+                "INSERT INTO calls (id, flow, context, token, state, created_at) VALUES (?, ?, ?, ?, 'pending', ?)",
+            )
+            .bind(&call.id)
+            .bind(&call.flow)
+            .bind(call.context.to_string())
+            .bind(&call.token)
+            .bind(&call.created_at)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn call_live(&self, call: LiveCall) -> BoxFuture<'_, StoreResult<()>> {
+        async move {
+            sqlx::query(
+                "INSERT INTO calls (id, flow, context, state, created_at) VALUES (?1, ?2, ?3, 'live', ?4) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&call.id)
+            .bind(&call.flow)
+            .bind(call.context.to_string())
+            .bind(&call.started_at)
+            .execute(&self.pool)
+            .await?;
+            sqlx::query(
+                "UPDATE calls SET state = 'live', transport = ?, carrier_call_id = ?, started_at = ?, \
+                 recording_path = ?, consent = ? WHERE id = ?",
+            )
+            .bind(&call.transport)
+            .bind(&call.carrier_call_id)
+            .bind(&call.started_at)
+            .bind(&call.recording_path)
+            .bind(call.consent as i64)
+            .bind(&call.id)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn call_ended(&self, call: EndedCall) -> BoxFuture<'_, StoreResult<()>> {
+        async move {
+            let mut tx = self.pool.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE calls SET state = 'ended', ended_at = ?, outcome = ?, handoff = ?, closed = ?, slots = ?, \
+                 summary = ? WHERE id = ?",
+            )
+            .bind(&call.ended_at)
+            .bind(&call.outcome)
+            .bind(call.handoff.as_ref().map(|h| h.to_string()))
+            .bind(&call.closed)
+            .bind(serde_json::to_string(&call.slots).unwrap_or_default())
+            .bind(call.summary.to_string())
+            .bind(&call.id)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() == 0 {
+                return Err(StoreError::UnknownCall(call.id));
+            }
+            for (seq, line) in call.transcript.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO transcript (call_id, seq, at_ms, speaker, text, intent) VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&call.id)
+                .bind(seq as i64)
+                .bind(line.at_ms as i64)
+                .bind(&line.speaker)
+                .bind(&line.text)
+                .bind(&line.intent)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (seq, event) in call.timeline.iter().enumerate() {
+                sqlx::query("INSERT INTO timeline (call_id, seq, at_ms, event) VALUES (?, ?, ?, ?)")
+                    .bind(&call.id)
+                    .bind(seq as i64)
+                    .bind(event["at_ms"].as_i64().unwrap_or(0))
+                    .bind(event.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn get_call(&self, id: String) -> BoxFuture<'_, StoreResult<Option<CallRecord>>> {
+        async move {
+            let mut conn = self.pool.acquire().await?;
+            let sql =
+                format!("SELECT {SUMMARY_COLUMNS}, context, handoff, slots, summary, token FROM calls WHERE id = ?");
+            let Some(row) = sqlx::query(&sql).bind(&id).fetch_optional(&mut *conn).await? else { return Ok(None) };
+            let transcript =
+                sqlx::query("SELECT at_ms, speaker, text, intent FROM transcript WHERE call_id = ? ORDER BY seq")
+                    .bind(&id)
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        Ok(StoredLine {
+                            at_ms: r.try_get::<i64, _>("at_ms")? as u64,
+                            speaker: r.try_get("speaker")?,
+                            text: r.try_get("text")?,
+                            intent: r.try_get("intent")?,
+                        })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+            let timeline = sqlx::query("SELECT event FROM timeline WHERE call_id = ? ORDER BY seq")
+                .bind(&id)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| json(&r.try_get::<String, _>("event")?, "timeline event"))
+                .collect::<StoreResult<Vec<_>>>()?;
+            let optional_json = |column: &str| -> StoreResult<Option<serde_json::Value>> {
+                let text: Option<String> = row.try_get(column)?;
+                text.map(|t| json(&t, column)).transpose()
+            };
+            Ok(Some(CallRecord {
+                call: summary(&row)?,
+                context: json(&row.try_get::<String, _>("context")?, "call context")?,
+                handoff: optional_json("handoff")?,
+                slots: optional_json("slots")?.unwrap_or_else(|| serde_json::json!({})),
+                summary: optional_json("summary")?,
+                transcript,
+                timeline,
+                token: row.try_get("token")?,
+                recording_path: row.try_get("recording_path")?,
+            }))
+        }
+        .boxed()
+    }
+
+    fn list_calls(&self, filter: CallFilter) -> BoxFuture<'_, StoreResult<Vec<CallSummaryRow>>> {
+        async move {
+            let sql = format!(
+                "SELECT {SUMMARY_COLUMNS} FROM calls WHERE (?1 IS NULL OR flow = ?1) AND (?2 IS NULL OR outcome = ?2) \
+                 AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR created_at < ?4) \
+                 ORDER BY created_at DESC, rowid DESC LIMIT ?5"
+            );
+            let limit = if filter.limit == 0 { 100 } else { filter.limit };
+            sqlx::query(&sql)
+                .bind(&filter.flow)
+                .bind(&filter.outcome)
+                .bind(&filter.since)
+                .bind(&filter.until)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(summary)
+                .collect()
+        }
+        .boxed()
+    }
+}
