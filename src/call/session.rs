@@ -274,8 +274,10 @@ impl Call {
             }
             self.echo.sent(start.samples, &tick.samples);
             self.out.push_back(Output::Audio(Frame::new(start, tick.samples)));
+            // "TURN.INDEX" after each sentence; the turn's last one is "TURN.INDEX.end".
             if let Some((turn, index)) = tick.finished {
-                self.out.push_back(Output::Carrier(CarrierCommand::Mark(format!("{turn}.{index}"))));
+                let end = if tick.turn_done { ".end" } else { "" };
+                self.out.push_back(Output::Carrier(CarrierCommand::Mark(format!("{turn}.{index}{end}"))));
             }
             self.next_frame_at = Some(at + FRAME);
             if tick.turn_done {

@@ -1,7 +1,8 @@
 //! A fixed pool of Whisper workers, one `WhisperState` each, fed by one scheduler
-//! queue across every call: finals before partials, oldest first; a partial that has
-//! waited too long is dropped (answered with [`EngineError::Dropped`]) rather than
-//! decoded late, so a busy pool spends itself on the results calls wait for. Jobs carry
+//! queue across every call: finals before partials, oldest first; when the pool is
+//! behind, a partial that has waited too long is dropped (answered with
+//! [`EngineError::Dropped`]) rather than decoded late, so a busy pool spends itself on
+//! the results calls wait for. Jobs carry
 //! their own reply channel so a call (or a test) receives exactly its results.
 
 use std::collections::VecDeque;
@@ -47,7 +48,8 @@ impl Queue {
             return Some(job);
         }
         while let Some((at, job)) = self.partials.pop_front() {
-            if now.duration_since(at) <= PARTIAL_MAX_WAIT {
+            // Stale and behind: newer requests wait after it.
+            if now.duration_since(at) <= PARTIAL_MAX_WAIT || self.partials.is_empty() {
                 return Some((at, job));
             }
             let _ = job.reply.send(AsrReply {

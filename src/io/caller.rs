@@ -66,8 +66,9 @@ enum Played {
 
 /// Longest call the client stays on the line.
 const MAX_CALL: Duration = Duration::from_secs(180);
-/// Bot silence after which the bot counts as done with its turn, once the mark after its
-/// last sentence has come (a bot paused mid-sentence for a barge-in is not done)...
+/// Bot silence after which the bot counts as done with its turn, once the mark after the
+/// turn's last sentence (`TURN.INDEX.end`) has played: a bot paused for a barge-in, or
+/// between sentences while the next renders, is not done...
 const BOT_DONE_AFTER: Duration = Duration::from_millis(500);
 /// ...or after this much silence whatever the marks say.
 const BOT_SILENT_AFTER: Duration = Duration::from_secs(3);
@@ -141,8 +142,8 @@ pub async fn run(opts: CallerOptions) -> Result<Value, CallerError> {
     let mut turn_due: Option<Instant> =
         turns.first().filter(|t| t.1.is_none()).map(|t| began + Duration::from_millis(t.2));
     let (mut bot_started, mut bot_last_audio): (Option<Instant>, Option<Instant>) = (None, None);
-    // Bot audio has come since the last mark: a sentence is still open.
-    let mut sentence_open = false;
+    // Bot audio has come since the last end-of-turn mark: the bot's turn is still open.
+    let mut turn_open = false;
     heard.closed = loop {
         tokio::select! {
             message = socket.next() => {
@@ -158,11 +159,11 @@ pub async fn run(opts: CallerOptions) -> Result<Value, CallerError> {
                 };
                 match codec.decode(frame) {
                     Ok(Heard::Audio(samples)) => {
-                        sentence_open = true;
+                        turn_open = true;
                         queue.extend(samples.chunks(frame_len).map(|c| Played::Audio(c.to_vec())));
                     }
                     Ok(Heard::Mark(name)) => {
-                        sentence_open = false;
+                        turn_open &= !name.ends_with(".end");
                         queue.push_back(Played::Mark(name));
                     }
                     Ok(Heard::Clear) => {
@@ -215,7 +216,7 @@ pub async fn run(opts: CallerOptions) -> Result<Value, CallerError> {
                                 let silent = now - *t;
                                 queue.is_empty()
                                     && silent >= BOT_DONE_AFTER
-                                    && (!sentence_open || silent >= BOT_SILENT_AFTER)
+                                    && (!turn_open || silent >= BOT_SILENT_AFTER)
                             }),
                         };
                         turn_due = from.map(|t| t + Duration::from_millis(*delay));

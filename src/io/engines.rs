@@ -12,6 +12,15 @@ use crate::call::{AsrRequest, Input, TtsChunk, TtsRequest};
 use crate::engines::{split_for_speech, AsrJob, AsrOptions, AsrPool, EngineError, TtsService};
 use crate::media::resample;
 
+/// The engines as the server uses them: the hub every call talks to, plus what the
+/// server itself needs (warming the prompt cache, the backlog admission looks at).
+pub trait ServerEngines: EngineHub {
+    /// Renders text every call shares (the flows' static prompts) once, up front.
+    fn prerender(&self, texts: &[String]) -> Result<(), EngineError>;
+    /// Recognition requests waiting for a worker.
+    fn asr_backlog(&self) -> usize;
+}
+
 pub struct LiveEngines {
     asr: AsrPool,
     tts: Arc<Mutex<TtsService>>,
@@ -54,19 +63,52 @@ impl LiveEngines {
     pub fn new(asr: AsrPool, tts: TtsService, metrics: Arc<Metrics>) -> Self {
         LiveEngines { asr, tts: Arc::new(Mutex::new(tts)), metrics }
     }
+}
 
-    /// Recognition requests waiting for a worker.
-    pub fn asr_backlog(&self) -> usize {
-        self.asr.queued()
-    }
-
-    /// Renders text every call shares (the flows' static prompts) once, up front.
+impl ServerEngines for LiveEngines {
     /// The voice is locked per prompt, so live calls' sentences go in between.
-    pub fn prerender(&self, texts: &[String]) -> Result<(), EngineError> {
+    fn prerender(&self, texts: &[String]) -> Result<(), EngineError> {
         for text in texts {
             self.tts.lock().map_err(|_| EngineError::Closed { engine: "tts" })?.prerender(text)?;
         }
         Ok(())
+    }
+
+    fn asr_backlog(&self) -> usize {
+        self.asr.queued()
+    }
+}
+
+/// The media-path bench mode: recognition hears nothing and every sentence "speaks" as
+/// a quiet tone (60 ms per character, 0.3-6 s), both at once and at no cost, so a load
+/// bench measures VAD, playout and framing alone.
+pub struct SilentEngines;
+
+impl EngineHub for SilentEngines {
+    fn transcribe(&self, request: AsrRequest, reply: mpsc::UnboundedSender<Input>) {
+        let _ = reply.send(Input::Asr { id: request.id, text: String::new() });
+    }
+
+    fn synthesize(&self, request: TtsRequest, reply: mpsc::UnboundedSender<Input>) {
+        let sentences = split_for_speech(&request.text);
+        let n = sentences.len();
+        for (i, sentence) in sentences.into_iter().enumerate() {
+            let len = (sentence.len() * 480).clamp(2400, 48_000);
+            let samples = (0..len).map(|k| 0.05 * (k as f32 * std::f32::consts::TAU * 440.0 / 8000.0).sin()).collect();
+            let chunk =
+                TtsChunk { id: request.id, index: i as u32, text: sentence, samples, last: i + 1 == n, cached: true };
+            let _ = reply.send(Input::Tts(chunk));
+        }
+    }
+}
+
+impl ServerEngines for SilentEngines {
+    fn prerender(&self, _: &[String]) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    fn asr_backlog(&self) -> usize {
+        0
     }
 }
 

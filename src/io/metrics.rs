@@ -37,6 +37,17 @@ impl Histogram {
         self.count
     }
 
+    /// What was observed after `earlier` (a snapshot of this histogram).
+    pub fn since(&self, earlier: &Histogram) -> Histogram {
+        let mut h = self.clone();
+        for (a, b) in h.counts.iter_mut().zip(earlier.counts) {
+            *a = a.saturating_sub(b);
+        }
+        h.sum -= earlier.sum;
+        h.count = h.count.saturating_sub(earlier.count);
+        h
+    }
+
     /// Upper bound (ms) of the bucket holding quantile `q`; infinity past the last.
     pub fn quantile_bound(&self, q: f64) -> f64 {
         let rank = (self.count as f64 * q).ceil() as u64;
@@ -75,6 +86,7 @@ const HELP: &[(&str, &str)] = &[
     ("voxline_tts_queue_depth", "Synthesis requests queued or running."),
     ("voxline_tts_wait_ms", "Synthesis request to first audio, queueing included."),
     ("voxline_store_errors_total", "Call-record writes that failed."),
+    ("voxline_bot_frames_total", "Bot audio frames (20 ms) written to carriers' sockets, counted when each call ends."),
 ];
 
 #[derive(Default)]
@@ -93,7 +105,11 @@ impl Metrics {
     }
 
     pub fn inc(&self, name: &'static str, pairs: &[(&'static str, &str)]) {
-        self.with(|m| *m.counters.entry((name, labels(pairs))).or_default() += 1);
+        self.add(name, pairs, 1);
+    }
+
+    pub fn add(&self, name: &'static str, pairs: &[(&'static str, &str)], n: u64) {
+        self.with(|m| *m.counters.entry((name, labels(pairs))).or_default() += n);
     }
 
     pub fn gauge_add(&self, name: &'static str, pairs: &[(&'static str, &str)], delta: i64) {
@@ -106,6 +122,14 @@ impl Metrics {
 
     pub fn merge(&self, name: &'static str, pairs: &[(&'static str, &str)], h: &Histogram) {
         self.with(|m| m.histograms.entry((name, labels(pairs))).or_default().merge(h));
+    }
+
+    pub fn counter(&self, name: &'static str, pairs: &[(&'static str, &str)]) -> u64 {
+        self.with(|m| m.counters.get(&(name, labels(pairs))).copied().unwrap_or_default())
+    }
+
+    pub fn gauge(&self, name: &'static str, pairs: &[(&'static str, &str)]) -> i64 {
+        self.with(|m| m.gauges.get(&(name, labels(pairs))).copied().unwrap_or_default())
     }
 
     pub fn histogram(&self, name: &'static str, pairs: &[(&'static str, &str)]) -> Histogram {

@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use super::api;
 use super::driver::{drive, CallReport, EngineHub};
-use super::engines::LiveEngines;
+use super::engines::{LiveEngines, ServerEngines};
 use super::metrics::Metrics;
 use super::recording::Recorder;
 use super::signature::twilio_signature_valid;
@@ -52,7 +52,9 @@ pub enum ServeError {
 /// What every call shares.
 pub struct Shared {
     pub(super) cfg: Config,
-    engines: Arc<LiveEngines>,
+    engines: Arc<dyn ServerEngines>,
+    /// The same engines, as each call's driver sees them.
+    hub: Arc<dyn EngineHub>,
     vad: SileroModel,
     pub(super) flows: BTreeMap<String, (PathBuf, Arc<FlowSpec>)>,
     pub(super) classifier: Arc<Mutex<IntentClassifier>>,
@@ -89,7 +91,19 @@ impl Shared {
         let metrics = Arc::new(Metrics::default());
         let whisper = WhisperAsr::load(models, "whisper-tiny.en", 2)?;
         let tts = TtsService::load(models)?.with_output_rate(stream::CALL_RATE);
-        let engines = LiveEngines::new(AsrPool::new(&whisper, 1)?, tts, metrics.clone());
+        let engines = Arc::new(LiveEngines::new(AsrPool::new(&whisper, 1)?, tts, metrics.clone()));
+        Self::with_engines(cfg, config_dir, models, prompts, engines, metrics).await
+    }
+
+    /// As [`Shared::load`], with other engines (the load bench's silent ones).
+    pub async fn with_engines<E: ServerEngines + 'static>(
+        cfg: Config,
+        config_dir: &std::path::Path,
+        models: &ModelDir,
+        prompts: &std::path::Path,
+        engines: Arc<E>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, ServeError> {
         let flows = load_flows(&prompts.join("flows"))?;
         let classifier = Arc::new(Mutex::new(IntentClassifier::load(models, &prompts.join("intents.toml"))?));
         let url = cfg.storage_url(config_dir).map_err(ServeError::StorageUrl)?;
@@ -104,7 +118,8 @@ impl Shared {
             base_url: String::new(),
             recordings,
             cfg,
-            engines: Arc::new(engines),
+            hub: engines.clone(),
+            engines,
             vad: SileroModel::load(models)?,
             flows,
             classifier,
@@ -423,8 +438,7 @@ async fn session(
     tracing::info!(flow, carrier_call_id = %start.carrier_call_id, "call started");
     let (event_tx, event_rx) = mpsc::channel(256);
     let (command_tx, command_rx) = mpsc::channel(256);
-    let engines: Arc<dyn EngineHub> = shared.engines.clone();
-    let driver = tokio::spawn(drive(call, engines, event_rx, command_tx).in_current_span());
+    let driver = tokio::spawn(drive(call, shared.hub.clone(), event_rx, command_tx).in_current_span());
     let mut stop = shared.stop.clone();
     let hang_up = event_tx.clone();
     // At the end of a shutdown drain the call is hung up like a caller hang-up.
@@ -433,7 +447,9 @@ async fn session(
             let _ = hang_up.send(super::driver::TransportEvent::HangUp).await;
         }
     });
-    let closed = stream::run(socket, codec, &start, event_tx, command_rx, recorder).await;
+    let end = stream::run(socket, codec, &start, event_tx, command_rx, recorder).await;
+    shared.metrics.add("voxline_bot_frames_total", &[("transport", carrier.name())], end.frames_sent);
+    let closed = end.reason;
     end_of_drain.abort();
     let report = match driver.await {
         Ok(report) => report,

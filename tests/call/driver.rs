@@ -134,6 +134,7 @@ async fn a_whole_call_runs_in_real_time_over_the_transport() {
     let marks: Vec<&String> =
         received.iter().filter_map(|(_, c)| if let TransportCommand::Mark(m) = c { Some(m) } else { None }).collect();
     assert!(marks.len() >= 4 && marks[0] == "1.0", "a mark after each sentence: {marks:?}");
+    assert!(marks.iter().filter(|m| m.ends_with(".end")).count() >= 2, "each turn's last mark says so: {marks:?}");
 }
 
 #[tokio::test(start_paused = true)]

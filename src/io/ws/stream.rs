@@ -106,7 +106,15 @@ impl Rates {
     }
 }
 
-/// Runs the stream until the call or the socket ends. Returns why the socket closed.
+/// How a stream ended.
+pub struct StreamEnd {
+    /// Why the socket closed.
+    pub reason: String,
+    /// Bot audio frames (20 ms) written to the socket.
+    pub frames_sent: u64,
+}
+
+/// Runs the stream until the call or the socket ends.
 pub async fn run(
     socket: WebSocket,
     mut codec: Box<dyn CarrierCodec>,
@@ -114,14 +122,15 @@ pub async fn run(
     events: mpsc::Sender<TransportEvent>,
     mut commands: mpsc::Receiver<TransportCommand>,
     mut recorder: Option<Recorder>,
-) -> String {
+) -> StreamEnd {
     let (mut tx, mut rx) = socket.split();
+    let mut frames_sent = 0u64;
     let mut rates = match Rates::new(start.sample_rate) {
         Ok(r) => r,
         Err(e) => {
             let _ = tx.send(close(1003, &e)).await;
             let _ = events.send(TransportEvent::HangUp).await;
-            return e;
+            return StreamEnd { reason: e, frames_sent };
         }
     };
     let mut first_audio: Option<Instant> = None;
@@ -177,6 +186,7 @@ pub async fn run(
                         if let Some(r) = recorder.as_mut() {
                             r.bot(&frame.samples);
                         }
+                        frames_sent += 1;
                         rates.bot(&frame.samples).iter().flat_map(|chunk| codec.audio(chunk)).collect()
                     }
                     Some(TransportCommand::Mark(name)) => codec.mark(&name),
@@ -198,7 +208,7 @@ pub async fn run(
                         if let Some(r) = recorder.take() {
                             r.finish();
                         }
-                        return "the call ended".into();
+                        return StreamEnd { reason: "the call ended".into(), frames_sent };
                     }
                 };
                 let mut gone = false;
@@ -215,5 +225,5 @@ pub async fn run(
     if let Some(r) = recorder.take() {
         r.finish();
     }
-    reason
+    StreamEnd { reason, frames_sent }
 }
