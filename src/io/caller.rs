@@ -70,8 +70,9 @@ const MAX_CALL: Duration = Duration::from_secs(180);
 /// turn's last sentence (`TURN.INDEX.end`) has played: a bot paused for a barge-in, or
 /// between sentences while the next renders, is not done...
 const BOT_DONE_AFTER: Duration = Duration::from_millis(500);
-/// ...or after this much silence whatever the marks say.
-const BOT_SILENT_AFTER: Duration = Duration::from_secs(3);
+/// ...or after this much silence whatever the marks say: longer than any barge-in pause
+/// (recognition times out after 5 s).
+const BOT_SILENT_AFTER: Duration = Duration::from_secs(8);
 /// How long the call record may take to be written after the stream closed.
 const RECORD_WAIT: Duration = Duration::from_secs(10);
 
