@@ -42,15 +42,35 @@ enum Command {
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
     },
-    /// Replay a caller recording against a flow on a virtual clock (real engines).
+    /// Replay a caller recording against a flow on a virtual clock (real engines); with
+    /// --from-call, re-run a stored call and print what changed against it.
     Replay {
-        recording: PathBuf,
+        /// Mono caller audio, or a call recording (stereo: the caller is the left channel).
+        #[arg(required_unless_present = "from_call", conflicts_with = "from_call")]
+        recording: Option<PathBuf>,
+        #[arg(long, required_unless_present = "from_call", conflicts_with = "from_call")]
+        flow: Option<String>,
+        #[arg(long, required_unless_present = "from_call", conflicts_with = "from_call")]
+        context: Option<PathBuf>,
+        /// A call in the store the config names: its recording's caller channel, flow and
+        /// context. Prints {"changed", "outcome", "handoff", "turns", "latency_ms"}.
         #[arg(long)]
-        flow: String,
-        #[arg(long)]
-        context: PathBuf,
-        #[arg(long)]
-        out: PathBuf,
+        from_call: Option<String>,
+        /// The server config naming the store (with --from-call).
+        #[arg(long, requires = "from_call")]
+        config: Option<PathBuf>,
+        /// Where NAME.timeline.json and NAME.wav go (optional with --from-call).
+        #[arg(long, required_unless_present = "from_call")]
+        out: Option<PathBuf>,
+        /// Also write NAME.svg, the call's picture.
+        #[arg(long, requires = "out")]
+        svg: bool,
+        /// Exit non-zero when the replay changed the outcome, the handoff or an intent.
+        #[arg(long, requires = "from_call")]
+        check: bool,
+        /// Charge engine work at fixed costs (ASR_MS:TTS_SENTENCE_MS), as `simulate` does.
+        #[arg(long, value_parser = parse_costs)]
+        fixed_costs: Option<(u64, u64)>,
         #[command(flatten)]
         line: LineArgs,
     },
@@ -64,6 +84,10 @@ enum Command {
         /// Exit non-zero when the script's expectations fail.
         #[arg(long)]
         check: bool,
+        /// Also write NAME.svg: both channels, turns, transcripts, intents, barge-ins and
+        /// latencies on one time axis.
+        #[arg(long)]
+        svg: bool,
         /// Charge engine work at fixed costs (ASR_MS:TTS_SENTENCE_MS, e.g. 350:150) instead of
         /// the measured ones: the outcome then does not depend on machine load (what CI uses).
         #[arg(long, value_parser = parse_costs)]
@@ -493,10 +517,41 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
             let transcript = asr.decode(&mut state, &audio, &AsrOptions { prompt, audio_ctx, partial: false })?;
             println!("{}", transcript.text);
         }
-        Command::Replay { recording, flow, context, out, line } => {
+        Command::Replay { from_call: Some(id), config, out, svg, check, fixed_costs, line, .. } => {
+            let (cfg, _) = load_config(config.clone())?;
+            let models = if cfg.models.dir.is_empty() { dir } else { ModelDir::new(&cfg.models.dir) };
+            let prompts = if cfg.prompts.dir.is_empty() { prompts } else { PathBuf::from(&cfg.prompts.dir) };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let record = runtime.block_on(async {
+                let store = open_store(config).await?;
+                store.get_call(id.clone()).await?.ok_or_else(|| anyhow::anyhow!("no call {id:?}"))
+            })?;
+            let mut engines = SimEngines::load(&models, 8000)?;
+            if let Some((asr_ms, tts_sentence_ms)) = fixed_costs {
+                engines.cost = sim::CostModel::Fixed { asr_ms, tts_sentence_ms };
+            }
+            let (result, diff) = sim::replay_record(&mut engines, &models, &prompts, &record, line.channel())?;
+            if let Some(out) = out {
+                sim::write_outputs(&out, &id, &result)?;
+                if svg {
+                    sim::write_svg(&out, &id, &format!("replay of {id} ({})", record.call.flow), &result)?;
+                }
+            }
+            println!("{}", serde_json::to_string(&diff)?);
+            if check && diff.changed {
+                bail!("the replay changed the call (outcome, handoff or an intent)");
+            }
+        }
+        Command::Replay { recording, flow, context, out, svg, fixed_costs, line, .. } => {
+            let (Some(recording), Some(flow), Some(context), Some(out)) = (recording, flow, context, out) else {
+                bail!("replay needs RECORDING --flow --context --out, or --from-call ID");
+            };
             let dialogue = sim::load_dialogue(&dir, &prompts, &flow, &context)?;
             let mut engines = SimEngines::load(&dir, 8000)?;
-            let audio = sim::load_audio(&recording, engines.rate())?;
+            if let Some((asr_ms, tts_sentence_ms)) = fixed_costs {
+                engines.cost = sim::CostModel::Fixed { asr_ms, tts_sentence_ms };
+            }
+            let audio = sim::load_caller_audio(&recording, engines.rate())?;
             let result = sim::run_call(
                 &mut engines,
                 dialogue,
@@ -506,9 +561,17 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
                 &Expect::default(),
             )?;
             sim::write_outputs(&out, &stem(&recording), &result)?;
+            if svg {
+                sim::write_svg(
+                    &out,
+                    &stem(&recording),
+                    &format!("replay of {} ({flow})", recording.display()),
+                    &result,
+                )?;
+            }
             println!("{}", serde_json::to_string(&result.summary)?);
         }
-        Command::Simulate { script, out, line, check, fixed_costs } => {
+        Command::Simulate { script, out, line, check, svg, fixed_costs } => {
             let caller = CallerScript::load(&script)?;
             let dialogue = sim::load_dialogue(&dir, &prompts, &caller.flow, &caller.context)?;
             let mut engines = SimEngines::load(&dir, 8000)?;
@@ -518,6 +581,11 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
             let turns = sim::load_turns(&caller, engines.rate())?;
             let result = sim::run_call(&mut engines, dialogue, turns, line.channel(), line.realtime, &caller.expect)?;
             sim::write_outputs(&out, &stem(&script), &result)?;
+            if svg {
+                let title =
+                    format!("{} ({}): {}", stem(&script), caller.flow, result.summary.outcome.unwrap_or("no outcome"));
+                sim::write_svg(&out, &stem(&script), &title, &result)?;
+            }
             println!("{}", serde_json::to_string(&result.summary)?);
             if check && !result.summary.expect_ok {
                 bail!("expectations failed: {}", result.summary.expect_failures.join("; "));

@@ -23,6 +23,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/v1/calls", post(create_call).get(list_calls))
         .route("/v1/calls/{id}", get(show_call))
         .route("/v1/calls/{id}/recording.wav", get(recording))
+        .route("/v1/calls/{id}/timeline.svg", get(timeline_svg))
         .route("/twilio/voice", post(twilio_voice))
 }
 
@@ -123,6 +124,43 @@ async fn recording(State(shared): State<Arc<Shared>>, Path(id): Path<String>) ->
     match tokio::fs::read(&path).await {
         Ok(bytes) => ([("content-type", "audio/wav")], bytes).into_response(),
         Err(e) => error(StatusCode::NOT_FOUND, format!("recording {path}: {e}")),
+    }
+}
+
+/// `GET /v1/calls/{id}/timeline.svg`: the call's picture, waveforms from its recording
+/// when it has one (an ended call's), the timeline alone otherwise.
+async fn timeline_svg(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let record = match shared.store.get_call(id.clone()).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no call {id:?}")),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
+    let title = format!(
+        "call {id} · {} · {} · {}",
+        record.call.flow,
+        record.call.transport.as_deref().unwrap_or("no transport"),
+        record.call.outcome.as_deref().unwrap_or(record.call.state.as_str())
+    );
+    let path = record.recording_path.clone().filter(|_| record.call.state.as_str() == "ended");
+    let svg = tokio::task::spawn_blocking(move || {
+        let audio = path.and_then(|p| match crate::media::read_wav_stereo(std::path::Path::new(&p)) {
+            Ok(channels) => Some(channels),
+            Err(e) => {
+                tracing::warn!(error = %e, "timeline drawn without the recording");
+                None
+            }
+        });
+        let tracks = audio.as_ref().map(|(caller, bot)| crate::sim::Tracks {
+            caller: &caller.samples,
+            bot: &bot.samples,
+            rate: caller.rate,
+        });
+        crate::sim::timeline_svg(&title, tracks, &record.timeline)
+    })
+    .await;
+    match svg {
+        Ok(svg) => ([("content-type", "image/svg+xml")], svg).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 

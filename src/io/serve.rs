@@ -26,12 +26,12 @@ use super::metrics::Metrics;
 use super::recording::Recorder;
 use super::signature::twilio_signature_valid;
 use super::ws::{stream, Carrier, StreamStart};
-use crate::call::{Call, CallConfig, Event, TimedEvent};
+use crate::call::{Call, CallConfig, Event};
 use crate::dialogue::{load_flows, FlowDialogue, FlowSpec, IntentClassifier};
 use crate::engines::{AsrPool, EngineError, SileroModel, TtsService, WhisperAsr};
 use crate::models::ModelDir;
 use crate::server::Config;
-use crate::storage::{self, timestamp, CallState, EndedCall, LiveCall, Store, StoredLine};
+use crate::storage::{self, timestamp, CallState, EndedCall, LiveCall, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -468,7 +468,7 @@ async fn session(
         outcome: outcome.map(str::to_string),
         handoff: report.handoff.as_ref().and_then(|h| serde_json::to_value(h).ok()),
         closed,
-        transcript: transcript(&report.events),
+        transcript: crate::sim::transcript(&report.events),
         summary: serde_json::to_value(crate::sim::summarize(&report.events, &report.bot_frames_ms)).unwrap_or_default(),
         slots: report.slots.clone(),
         timeline: report.events.iter().filter_map(|e| serde_json::to_value(e).ok()).collect(),
@@ -493,30 +493,4 @@ fn record_metrics(shared: &Shared, flow: &str, outcome: &str, report: &CallRepor
             _ => {}
         }
     }
-}
-
-/// Who said what: the caller's recognised turns with the intent each was read as, and the
-/// bot's prompts.
-pub fn transcript(events: &[TimedEvent]) -> Vec<StoredLine> {
-    let mut lines: Vec<StoredLine> = Vec::new();
-    for e in events {
-        match &e.event {
-            Event::AsrFinal { text } if !text.trim().is_empty() => lines.push(StoredLine {
-                at_ms: e.at_ms,
-                speaker: "caller".into(),
-                text: text.trim().to_string(),
-                intent: None,
-            }),
-            Event::Intent { name, .. } => {
-                if let Some(line) = lines.iter_mut().rev().find(|l| l.speaker == "caller") {
-                    line.intent.get_or_insert_with(|| name.clone());
-                }
-            }
-            Event::BotSay { text } => {
-                lines.push(StoredLine { at_ms: e.at_ms, speaker: "bot".into(), text: text.clone(), intent: None })
-            }
-            _ => {}
-        }
-    }
-    lines
 }

@@ -17,4 +17,4 @@ pub use jitter::{FrameKind, JitterBuffer, JitterConfig, JitterStats};
 pub use resample::{resample, ResampleError};
 pub use stream_resample::StreamResampler;
 pub use time::MediaTime;
-pub use wav::{read_wav_mono, write_wav_mono, Pcm, WavError};
+pub use wav::{read_wav_mono, read_wav_stereo, write_wav_mono, Pcm, WavError};

@@ -23,8 +23,8 @@ pub enum WavError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
-/// Reads a 16-bit PCM WAV (any channel count, any rate) and downmixes to mono.
-pub fn read_wav_mono(path: &Path) -> Result<Pcm, WavError> {
+/// A 16-bit PCM WAV's header and interleaved samples, after the format checks.
+fn read_interleaved(path: &Path) -> Result<(hound::WavSpec, Vec<i16>), WavError> {
     let malformed = |reason: String| WavError::Malformed { path: path.into(), reason };
     let file = std::fs::File::open(path).map_err(|source| WavError::Io { path: path.into(), source })?;
     // Past opening, every failure (including a truncated file) is the file's fault.
@@ -42,14 +42,32 @@ pub fn read_wav_mono(path: &Path) -> Result<Pcm, WavError> {
             reason: format!("{} channels at {} Hz", spec.channels, spec.sample_rate),
         });
     }
-    let channels = spec.channels as usize;
     let interleaved =
         reader.into_samples::<i16>().collect::<Result<Vec<i16>, _>>().map_err(|e| malformed(e.to_string()))?;
+    Ok((spec, interleaved))
+}
+
+/// Reads a 16-bit PCM WAV (any channel count, any rate) and downmixes to mono.
+pub fn read_wav_mono(path: &Path) -> Result<Pcm, WavError> {
+    let (spec, interleaved) = read_interleaved(path)?;
+    let channels = spec.channels as usize;
     let samples = interleaved
         .chunks_exact(channels)
         .map(|frame| frame.iter().map(|&s| s as f32).sum::<f32>() / (channels as f32 * 32768.0))
         .collect();
     Ok(Pcm { rate: spec.sample_rate, samples })
+}
+
+/// Reads a 16-bit PCM WAV's first two channels apart (a call recording: caller left, bot
+/// right). A mono file is all left.
+pub fn read_wav_stereo(path: &Path) -> Result<(Pcm, Pcm), WavError> {
+    let (spec, interleaved) = read_interleaved(path)?;
+    let channels = spec.channels as usize;
+    let channel = |c: usize| Pcm {
+        rate: spec.sample_rate,
+        samples: interleaved.chunks_exact(channels).filter_map(|f| f.get(c)).map(|&s| s as f32 / 32768.0).collect(),
+    };
+    Ok((channel(0), channel(1)))
 }
 
 pub fn write_wav_mono(path: &Path, pcm: &Pcm) -> Result<(), WavError> {
@@ -96,6 +114,9 @@ mod tests {
         let pcm = read_wav_mono(&path).unwrap();
         assert_eq!((pcm.rate, pcm.samples.len()), (48_000, 10));
         assert!((pcm.samples[0] - 0.25).abs() < 1e-4);
+        let (left, right) = read_wav_stereo(&path).unwrap();
+        assert_eq!((left.samples.len(), right.samples.len()), (10, 10));
+        assert!((left.samples[0] - 0.5).abs() < 1e-4 && right.samples[0] == 0.0);
         std::fs::remove_file(path).ok();
     }
 

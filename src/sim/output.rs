@@ -1,5 +1,5 @@
 //! Files a simulated call leaves behind: NAME.timeline.json and NAME.wav (stereo:
-//! left caller as the bot heard it, right bot).
+//! left caller as the bot heard it, right bot), and with `--svg` NAME.svg.
 
 use std::path::Path;
 
@@ -26,4 +26,14 @@ pub fn write_outputs(dir: &Path, name: &str, out: &SimOutput) -> Result<(), SimE
         w.write_sample(pcm(*b)).map_err(hound_err)?;
     }
     w.finalize().map_err(hound_err)
+}
+
+/// NAME.svg: the call's picture (see [`super::timeline_svg`]).
+pub fn write_svg(dir: &Path, name: &str, title: &str, out: &SimOutput) -> Result<std::path::PathBuf, SimError> {
+    let path = dir.join(format!("{name}.svg"));
+    let events: Vec<serde_json::Value> = out.events.iter().filter_map(|e| serde_json::to_value(e).ok()).collect();
+    let tracks = super::Tracks { caller: &out.caller_track, bot: &out.bot_track, rate: out.rate };
+    std::fs::write(&path, super::timeline_svg(title, Some(tracks), &events))
+        .map_err(|source| SimError::Io { path: path.clone(), source })?;
+    Ok(path)
 }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::call::{Event, StageLatency, TimedEvent};
+use crate::storage::StoredLine;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LatencySummary {
@@ -74,6 +75,32 @@ pub fn summarize(events: &[TimedEvent], bot_frames_ms: &[u64]) -> Summary {
         expect_ok: true,
         expect_failures: Vec::new(),
     }
+}
+
+/// Who said what: the caller's recognised turns with the intent each was read as, and the
+/// bot's prompts.
+pub fn transcript(events: &[TimedEvent]) -> Vec<StoredLine> {
+    let mut lines: Vec<StoredLine> = Vec::new();
+    for e in events {
+        match &e.event {
+            Event::AsrFinal { text } if !text.trim().is_empty() => lines.push(StoredLine {
+                at_ms: e.at_ms,
+                speaker: "caller".into(),
+                text: text.trim().to_string(),
+                intent: None,
+            }),
+            Event::Intent { name, .. } => {
+                if let Some(line) = lines.iter_mut().rev().find(|l| l.speaker == "caller") {
+                    line.intent.get_or_insert_with(|| name.clone());
+                }
+            }
+            Event::BotSay { text } => {
+                lines.push(StoredLine { at_ms: e.at_ms, speaker: "bot".into(), text: text.clone(), intent: None })
+            }
+            _ => {}
+        }
+    }
+    lines
 }
 
 #[cfg(test)]

@@ -232,6 +232,34 @@ fn twilio_callers_run_whole_calls_and_their_records_agree() {
         .unwrap();
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed["calls"][0]["id"], handoff["call_id"], "{listed}");
+
+    // The call's picture, and a replay of its recorded caller channel through the engines.
+    let confirm_id = confirm["call_id"].as_str().unwrap();
+    let (status, svg) = http("GET", &format!("{}/v1/calls/{confirm_id}/timeline.svg", server.http), "");
+    let svg = String::from_utf8(svg).unwrap();
+    assert_eq!(status, 200, "{svg}");
+    assert!(svg.starts_with("<svg") && svg.contains("outcome: confirmed"), "{svg}");
+    assert!(svg.contains("stroke=\"#1d4ed8\"") && svg.contains(" ms</text>"), "waveforms and latencies: {svg}");
+    let out = Command::new(env!("CARGO_BIN_EXE_voxline"))
+        .arg("--models")
+        .arg(&models().root)
+        .args(["replay", "--from-call", confirm_id, "--fixed-costs", "350:150", "--svg", "--out"])
+        .arg(server.dir.join("replay"))
+        .env("VOXLINE_STORAGE__URL", &store)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let diff: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(diff["changed"], false, "{diff}");
+    assert_eq!(
+        (diff["outcome"]["stored"].as_str(), diff["outcome"]["replay"].as_str()),
+        (Some("confirmed"), Some("confirmed"))
+    );
+    let turns = diff["turns"].as_array().unwrap();
+    assert_eq!(turns.len() as u64, confirm["turns"].as_u64().unwrap(), "{diff}");
+    assert!(turns.iter().all(|t| t["replay"]["intent"] == t["stored"]["intent"]), "{diff}");
+    assert!(diff["latency_ms"]["response"]["replay"]["p50"].as_u64().is_some(), "{diff}");
+    assert!(server.dir.join(format!("replay/{confirm_id}.svg")).exists());
     let (clean_exit, log) = server.stop();
     assert!(clean_exit, "{log}");
     assert!(log.contains("call ended outcome=\"confirmed\""), "{log}");
