@@ -11,6 +11,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::gate::{ComputeGate, Priority};
 use super::whisper::{AsrOptions, Transcript, WhisperAsr};
 use super::{EngineError, SpeechToText};
 
@@ -77,11 +78,17 @@ pub struct AsrPool {
 impl AsrPool {
     /// `workers` threads, each decoding with the model's configured thread count.
     pub fn new(model: &WhisperAsr, workers: usize) -> Result<Self, EngineError> {
+        Self::with_gate(model, workers, ComputeGate::default())
+    }
+
+    /// As [`AsrPool::new`], each decode taking its turn at `gate` (finals urgent,
+    /// partials background).
+    pub fn with_gate(model: &WhisperAsr, workers: usize, gate: ComputeGate) -> Result<Self, EngineError> {
         let queue: Shared = Arc::default();
         let mut handles = Vec::new();
         for i in 0..workers.max(1) {
             let mut state = model.new_state()?;
-            let (model, queue) = (model.clone(), queue.clone());
+            let (model, queue, gate) = (model.clone(), queue.clone(), gate.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("asr-{i}"))
                 .spawn(move || loop {
@@ -102,7 +109,23 @@ impl AsrPool {
                         }
                     };
                     let queued = at.elapsed();
-                    let result = model.decode(&mut state, &job.audio_16k, &job.options);
+                    let priority = if job.options.partial { Priority::Background } else { Priority::Urgent };
+                    let entered = Instant::now();
+                    let result = {
+                        let _turn = gate.enter(priority);
+                        let began = Instant::now();
+                        let result = model.decode(&mut state, &job.audio_16k, &job.options);
+                        tracing::debug!(
+                            id = job.id,
+                            partial = job.options.partial,
+                            seconds = job.audio_16k.len() as f32 / 16_000.0,
+                            queued_ms = queued.as_millis() as u64,
+                            gate_ms = began.duration_since(entered).as_millis() as u64,
+                            decode_ms = began.elapsed().as_millis() as u64,
+                            "decoded"
+                        );
+                        result
+                    };
                     // A caller that hung up no longer wants the result.
                     let _ = job.reply.send(AsrReply { id: job.id, partial: job.options.partial, result, queued });
                 })

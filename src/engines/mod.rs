@@ -6,6 +6,7 @@ mod asr_pool;
 mod error;
 #[cfg(feature = "espeak")]
 pub mod espeak;
+mod gate;
 mod minilm;
 mod onnx;
 mod piper;
@@ -16,6 +17,7 @@ mod whisper;
 
 pub use asr_pool::{AsrJob, AsrPool, AsrReply};
 pub use error::EngineError;
+pub use gate::{ComputeGate, Priority};
 pub use minilm::{cosine, MiniLm};
 pub use onnx::ort_environment;
 pub use piper::PiperVoice;

@@ -149,7 +149,16 @@ impl TtsService {
 
     /// The Piper voice, or espeak-ng's own voice when Piper cannot be loaded.
     pub fn load(dir: &ModelDir) -> Result<Self, EngineError> {
-        match PiperVoice::load(dir) {
+        Self::from_voice(PiperVoice::load(dir))
+    }
+
+    /// As [`TtsService::load`], with `threads` intra-op threads for the Piper voice.
+    pub fn load_with_threads(dir: &ModelDir, threads: usize) -> Result<Self, EngineError> {
+        Self::from_voice(PiperVoice::load_with_threads(dir, threads))
+    }
+
+    fn from_voice(voice: Result<PiperVoice, EngineError>) -> Result<Self, EngineError> {
+        match voice {
             Ok(voice) => Ok(Self::new(Box::new(voice))),
             Err(e) => Self::fallback(e),
         }
@@ -199,6 +208,11 @@ impl TtsService {
             }
         }
         Ok(())
+    }
+
+    /// The sentence is rendered already (pinned or cached).
+    pub fn has(&self, sentence: &str) -> bool {
+        self.cache.contains(sentence)
     }
 
     /// One sentence, from the cache when possible.

@@ -44,7 +44,9 @@ struct CreateCall {
 /// A pending call: its id, token, and the stream URL a carrier connects it with.
 async fn create_pending(shared: &Shared, flow: &str, context: Value) -> Result<(String, String), Response> {
     // The context is checked against the flow now, not when the phone rings.
-    new_call(shared, flow, &context).map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let call = new_call(shared, flow, &context).map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    // Rendered while the phone rings.
+    shared.prepare_greeting(&call);
     let id = uuid::Uuid::new_v4().to_string();
     let token = uuid::Uuid::new_v4().simple().to_string();
     let call = NewCall {

@@ -123,8 +123,14 @@ pub async fn run(opts: CallerOptions) -> Result<Value, CallerError> {
     }
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| connect_err(e.to_string()))?;
     let call_sid = format!("CA{:032x}", uuid::Uuid::new_v4().as_u128());
+    // A server refusing the call (at capacity, bad parameters) closes at once: its close
+    // frame, not the failed write, says why.
+    let mut refused = None;
     for frame in codec.open(&call_sid, &params) {
-        socket.send(to_message(frame)).await.map_err(|e| connect_err(e.to_string()))?;
+        if let Err(e) = socket.send(to_message(frame)).await {
+            refused = Some(close_reason(&mut socket).await.unwrap_or_else(|| format!("socket error: {e}")));
+            break;
+        }
     }
 
     let mut wav = match &opts.wav {
@@ -145,113 +151,116 @@ pub async fn run(opts: CallerOptions) -> Result<Value, CallerError> {
     let (mut bot_started, mut bot_last_audio): (Option<Instant>, Option<Instant>) = (None, None);
     // Bot audio has come since the last end-of-turn mark: the bot's turn is still open.
     let mut turn_open = false;
-    heard.closed = loop {
-        tokio::select! {
-            message = socket.next() => {
-                let frame = match message {
-                    Some(Ok(Message::Text(t))) => WsFrame::Text(t.to_string()),
-                    Some(Ok(Message::Binary(b))) => WsFrame::Binary(b.to_vec()),
-                    Some(Ok(Message::Close(frame))) => {
-                        break frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed".into());
-                    }
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) => break format!("socket error: {e}"),
-                    None => break "closed".into(),
-                };
-                match codec.decode(frame) {
-                    Ok(Heard::Audio(samples)) => {
-                        turn_open = true;
-                        queue.extend(samples.chunks(frame_len).map(|c| Played::Audio(c.to_vec())));
-                    }
-                    Ok(Heard::Mark(name)) => {
-                        turn_open &= !name.ends_with(".end");
-                        queue.push_back(Played::Mark(name));
-                    }
-                    Ok(Heard::Clear) => {
-                        heard.clears += 1;
-                        for played in std::mem::take(&mut queue) {
-                            if let Played::Mark(name) = played {
-                                if let Some(m) = echo(codec.mark_played(&name)) {
-                                    let _ = socket.send(m).await;
+    heard.closed = match refused {
+        Some(reason) => reason,
+        None => loop {
+            tokio::select! {
+                message = socket.next() => {
+                    let frame = match message {
+                        Some(Ok(Message::Text(t))) => WsFrame::Text(t.to_string()),
+                        Some(Ok(Message::Binary(b))) => WsFrame::Binary(b.to_vec()),
+                        Some(Ok(Message::Close(frame))) => {
+                            break frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed".into());
+                        }
+                        Some(Ok(_)) => continue,
+                        Some(Err(e)) => break format!("socket error: {e}"),
+                        None => break "closed".into(),
+                    };
+                    match codec.decode(frame) {
+                        Ok(Heard::Audio(samples)) => {
+                            turn_open = true;
+                            queue.extend(samples.chunks(frame_len).map(|c| Played::Audio(c.to_vec())));
+                        }
+                        Ok(Heard::Mark(name)) => {
+                            turn_open &= !name.ends_with(".end");
+                            queue.push_back(Played::Mark(name));
+                        }
+                        Ok(Heard::Clear) => {
+                            heard.clears += 1;
+                            for played in std::mem::take(&mut queue) {
+                                if let Played::Mark(name) = played {
+                                    if let Some(m) = echo(codec.mark_played(&name)) {
+                                        let _ = socket.send(m).await;
+                                    }
+                                    heard.marks_echoed += 1;
                                 }
-                                heard.marks_echoed += 1;
                             }
                         }
+                        Ok(Heard::Nothing) => {}
+                        Err(e) => break format!("the server sent an invalid message: {e}"),
                     }
-                    Ok(Heard::Nothing) => {}
-                    Err(e) => break format!("the server sent an invalid message: {e}"),
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    if now - began > MAX_CALL {
+                        if let Some(m) = echo(codec.hang_up()) {
+                            let _ = socket.send(m).await;
+                        }
+                        break "timeout".into();
+                    }
+                    // Play 20 ms of bot audio; echo the marks it reaches.
+                    while let Some(Played::Mark(_)) = queue.front() {
+                        let Some(Played::Mark(name)) = queue.pop_front() else { break };
+                        if let Some(m) = echo(codec.mark_played(&name)) {
+                            let _ = socket.send(m).await;
+                        }
+                        heard.marks_echoed += 1;
+                    }
+                    let mut bot = vec![0f32; frame_len];
+                    if let Some(Played::Audio(frame)) = queue.front() {
+                        if frame.iter().fold(0f32, |m, s| m.max(s.abs())) > 0.01 {
+                            bot_started.get_or_insert(now);
+                            bot_last_audio = Some(now);
+                        }
+                        bot[..frame.len().min(frame_len)].copy_from_slice(&frame[..frame.len().min(frame_len)]);
+                        heard.bot_audio_ms += 20;
+                        queue.pop_front();
+                    }
+                    // Start the next turn when its cue comes.
+                    if speaking.is_none() && turn_due.is_none() {
+                        if let Some((_, Some(cue), delay)) = turns.get(next_turn) {
+                            let from = match cue {
+                                Cue::BotStart => bot_started,
+                                Cue::BotDone => bot_last_audio.filter(|t| {
+                                    let silent = now - *t;
+                                    queue.is_empty()
+                                        && silent >= BOT_DONE_AFTER
+                                        && (!turn_open || silent >= BOT_SILENT_AFTER)
+                                }),
+                            };
+                            turn_due = from.map(|t| t + Duration::from_millis(*delay));
+                        }
+                    }
+                    if turn_due.is_some_and(|due| now >= due) && speaking.is_none() {
+                        turn_due = None;
+                        speaking = turns.get(next_turn).map(|t| (t.0.clone(), 0));
+                        next_turn += 1;
+                        heard.turns_sent += 1;
+                        (bot_started, bot_last_audio) = (None, None);
+                    }
+                    // Send 20 ms of the caller: the turn's audio, else line silence.
+                    let mut frame = vec![0f32; frame_len];
+                    if let Some((audio, pos)) = speaking.as_mut() {
+                        let end = (*pos + frame_len).min(audio.len());
+                        frame[..end - *pos].copy_from_slice(&audio[*pos..end]);
+                        *pos = end;
+                        if *pos >= audio.len() {
+                            speaking = None;
+                        }
+                    }
+                    if let Some(w) = wav.as_mut() {
+                        for (&c, &b) in frame.iter().zip(&bot) {
+                            let pcm = |s: f32| (s.clamp(-1.0, 1.0) * 32767.0) as i16;
+                            let _ = w.write_sample(pcm(c)).and_then(|_| w.write_sample(pcm(b)));
+                        }
+                    }
+                    let at_ms = (now - began).as_millis() as u64;
+                    if socket.send(to_message(codec.audio(&frame, at_ms))).await.is_err() {
+                        break "the server went away".into();
+                    }
                 }
             }
-            _ = tick.tick() => {
-                let now = Instant::now();
-                if now - began > MAX_CALL {
-                    if let Some(m) = echo(codec.hang_up()) {
-                        let _ = socket.send(m).await;
-                    }
-                    break "timeout".into();
-                }
-                // Play 20 ms of bot audio; echo the marks it reaches.
-                while let Some(Played::Mark(_)) = queue.front() {
-                    let Some(Played::Mark(name)) = queue.pop_front() else { break };
-                    if let Some(m) = echo(codec.mark_played(&name)) {
-                        let _ = socket.send(m).await;
-                    }
-                    heard.marks_echoed += 1;
-                }
-                let mut bot = vec![0f32; frame_len];
-                if let Some(Played::Audio(frame)) = queue.front() {
-                    if frame.iter().fold(0f32, |m, s| m.max(s.abs())) > 0.01 {
-                        bot_started.get_or_insert(now);
-                        bot_last_audio = Some(now);
-                    }
-                    bot[..frame.len().min(frame_len)].copy_from_slice(&frame[..frame.len().min(frame_len)]);
-                    heard.bot_audio_ms += 20;
-                    queue.pop_front();
-                }
-                // Start the next turn when its cue comes.
-                if speaking.is_none() && turn_due.is_none() {
-                    if let Some((_, Some(cue), delay)) = turns.get(next_turn) {
-                        let from = match cue {
-                            Cue::BotStart => bot_started,
-                            Cue::BotDone => bot_last_audio.filter(|t| {
-                                let silent = now - *t;
-                                queue.is_empty()
-                                    && silent >= BOT_DONE_AFTER
-                                    && (!turn_open || silent >= BOT_SILENT_AFTER)
-                            }),
-                        };
-                        turn_due = from.map(|t| t + Duration::from_millis(*delay));
-                    }
-                }
-                if turn_due.is_some_and(|due| now >= due) && speaking.is_none() {
-                    turn_due = None;
-                    speaking = turns.get(next_turn).map(|t| (t.0.clone(), 0));
-                    next_turn += 1;
-                    heard.turns_sent += 1;
-                    (bot_started, bot_last_audio) = (None, None);
-                }
-                // Send 20 ms of the caller: the turn's audio, else line silence.
-                let mut frame = vec![0f32; frame_len];
-                if let Some((audio, pos)) = speaking.as_mut() {
-                    let end = (*pos + frame_len).min(audio.len());
-                    frame[..end - *pos].copy_from_slice(&audio[*pos..end]);
-                    *pos = end;
-                    if *pos >= audio.len() {
-                        speaking = None;
-                    }
-                }
-                if let Some(w) = wav.as_mut() {
-                    for (&c, &b) in frame.iter().zip(&bot) {
-                        let pcm = |s: f32| (s.clamp(-1.0, 1.0) * 32767.0) as i16;
-                        let _ = w.write_sample(pcm(c)).and_then(|_| w.write_sample(pcm(b)));
-                    }
-                }
-                let at_ms = (now - began).as_millis() as u64;
-                if socket.send(to_message(codec.audio(&frame, at_ms))).await.is_err() {
-                    break "the server went away".into();
-                }
-            }
-        }
+        },
     };
     if let Some(w) = wav {
         w.finalize().map_err(|e| CallerError::Wav(opts.wav.clone().unwrap_or_default(), e))?;
@@ -306,6 +315,22 @@ async fn record_summary(api: &str, id: &str, script: &CallerScript) -> Result<Va
     summary["expect_ok"] = json!(failures.is_empty());
     summary["expect_failures"] = json!(failures);
     Ok(summary)
+}
+
+/// The reason in the server's close frame, if one arrives within a second.
+async fn close_reason<S>(socket: &mut S) -> Option<String>
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let read = async {
+        while let Some(Ok(m)) = socket.next().await {
+            if let Message::Close(frame) = m {
+                return frame.map(|f| f.reason.to_string());
+            }
+        }
+        None
+    };
+    tokio::time::timeout(Duration::from_secs(1), read).await.ok().flatten()
 }
 
 fn echo(frame: Option<WsFrame>) -> Option<Message> {

@@ -9,7 +9,9 @@ use tokio::sync::mpsc;
 use super::driver::EngineHub;
 use super::metrics::Metrics;
 use crate::call::{AsrRequest, Input, TtsChunk, TtsRequest};
-use crate::engines::{split_for_speech, AsrJob, AsrOptions, AsrPool, EngineError, TtsService};
+use crate::engines::{
+    split_for_speech, AsrJob, AsrOptions, AsrPool, ComputeGate, EngineError, Priority, Speech, TtsService,
+};
 use crate::media::resample;
 
 /// The engines as the server uses them: the hub every call talks to, plus what the
@@ -17,14 +19,58 @@ use crate::media::resample;
 pub trait ServerEngines: EngineHub {
     /// Renders text every call shares (the flows' static prompts) once, up front.
     fn prerender(&self, texts: &[String]) -> Result<(), EngineError>;
+    /// Renders one call's own text (its greeting) in the background, ahead of need: while
+    /// the phone rings, or while the callee says hello.
+    fn prepare(&self, texts: Vec<String>);
     /// Recognition requests waiting for a worker.
     fn asr_backlog(&self) -> usize;
 }
 
 pub struct LiveEngines {
     asr: AsrPool,
-    tts: Arc<Mutex<TtsService>>,
+    voice: Voice,
     metrics: Arc<Metrics>,
+}
+
+/// The one voice and its cache; a render (a sentence not in the cache) first takes its
+/// turn at the cores, which the ASR pool shares.
+#[derive(Clone)]
+struct Voice {
+    tts: Arc<Mutex<TtsService>>,
+    gate: ComputeGate,
+}
+
+impl Voice {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, TtsService>, EngineError> {
+        self.tts.lock().map_err(|_| EngineError::Closed { engine: "tts" })
+    }
+
+    fn sentence(&self, sentence: &str, priority: Priority) -> Result<Speech, EngineError> {
+        let t0 = std::time::Instant::now();
+        let _turn = (!self.lock()?.has(sentence)).then(|| self.gate.enter(priority));
+        let t1 = std::time::Instant::now();
+        let speech = self.lock()?.sentence(sentence);
+        tracing::debug!(
+            chars = sentence.len(),
+            gate_ms = (t1 - t0).as_millis() as u64,
+            render_ms = t1.elapsed().as_millis() as u64,
+            "sentence"
+        );
+        speech
+    }
+
+    /// Renders ahead of need: pinned for the process, or into the bounded cache.
+    fn ahead(&self, sentence: &str, pin: bool) -> Result<(), EngineError> {
+        let t0 = std::time::Instant::now();
+        let _turn = (!self.lock()?.has(sentence)).then(|| self.gate.enter(Priority::Background));
+        tracing::debug!(chars = sentence.len(), pin, gate_ms = t0.elapsed().as_millis() as u64, "render ahead");
+        let mut t = self.lock()?;
+        if pin {
+            t.prerender(sentence)
+        } else {
+            t.prepare(sentence)
+        }
+    }
 }
 
 /// Counts a request in its queue-depth gauge until dropped, and its wait on `done`.
@@ -60,18 +106,40 @@ impl Drop for Queued {
 
 impl LiveEngines {
     /// `tts` must deliver audio at the calls' rate (`TtsService::with_output_rate`).
-    pub fn new(asr: AsrPool, tts: TtsService, metrics: Arc<Metrics>) -> Self {
-        LiveEngines { asr, tts: Arc::new(Mutex::new(tts)), metrics }
+    /// `gate` is the one `asr`'s workers take turns at.
+    pub fn new(asr: AsrPool, tts: TtsService, gate: ComputeGate, metrics: Arc<Metrics>) -> Self {
+        LiveEngines { asr, voice: Voice { tts: Arc::new(Mutex::new(tts)), gate }, metrics }
     }
 }
 
 impl ServerEngines for LiveEngines {
-    /// The voice is locked per prompt, so live calls' sentences go in between.
+    /// Whisper first decodes once (a cold first decode takes seconds: buffers, caches),
+    /// then the prompts render a sentence at a time in the background, so live calls'
+    /// work goes first.
     fn prerender(&self, texts: &[String]) -> Result<(), EngineError> {
-        for text in texts {
-            self.tts.lock().map_err(|_| EngineError::Closed { engine: "tts" })?.prerender(text)?;
+        let (tx, rx) = std_mpsc::channel();
+        // 2 s of quiet noise: decoded like speech, recognised as nothing.
+        let noise = (0..32_000u32).map(|i| ((i.wrapping_mul(2_654_435_761) >> 16) as f32 / 65_536.0 - 0.5) * 0.01);
+        let job = AsrJob { id: 0, audio_16k: noise.collect(), options: AsrOptions::default(), reply: tx };
+        self.asr.submit(job)?;
+        rx.recv().map_err(|_| EngineError::Closed { engine: "whisper" })?.result?;
+        for sentence in texts.iter().flat_map(|t| split_for_speech(t)) {
+            self.voice.ahead(&sentence, true)?;
         }
         Ok(())
+    }
+
+    /// Only the first sentence (often the greeting's first clause): the rest renders while
+    /// it plays.
+    fn prepare(&self, texts: Vec<String>) {
+        let voice = self.voice.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(first) = texts.iter().flat_map(|t| split_for_speech(t)).next() {
+                if let Err(e) = voice.ahead(&first, false) {
+                    tracing::warn!(error = %e, "a call's greeting was not rendered ahead");
+                }
+            }
+        });
     }
 
     fn asr_backlog(&self) -> usize {
@@ -106,6 +174,8 @@ impl ServerEngines for SilentEngines {
     fn prerender(&self, _: &[String]) -> Result<(), EngineError> {
         Ok(())
     }
+
+    fn prepare(&self, _: Vec<String>) {}
 
     fn asr_backlog(&self) -> usize {
         0
@@ -148,16 +218,13 @@ impl EngineHub for LiveEngines {
     }
 
     fn synthesize(&self, request: TtsRequest, reply: mpsc::UnboundedSender<Input>) {
-        let tts = self.tts.clone();
+        let voice = self.voice.clone();
         let mut queued = Queued::new(&self.metrics, "voxline_tts_queue_depth", "voxline_tts_wait_ms");
         tokio::task::spawn_blocking(move || {
             let sentences = split_for_speech(&request.text);
             let n = sentences.len();
             for (i, sentence) in sentences.iter().enumerate() {
-                let speech = tts
-                    .lock()
-                    .map_err(|_| EngineError::Closed { engine: "tts" })
-                    .and_then(|mut t| t.sentence(sentence));
+                let speech = voice.sentence(sentence, Priority::Urgent);
                 queued.answered(None);
                 let input = match speech {
                     Ok(s) => Input::Tts(TtsChunk {

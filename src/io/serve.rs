@@ -28,7 +28,7 @@ use super::signature::twilio_signature_valid;
 use super::ws::{stream, Carrier, StreamStart};
 use crate::call::{Call, CallConfig, Event};
 use crate::dialogue::{load_flows, FlowDialogue, FlowSpec, IntentClassifier};
-use crate::engines::{AsrPool, EngineError, SileroModel, TtsService, WhisperAsr};
+use crate::engines::{AsrPool, ComputeGate, EngineError, SileroModel, TtsService, WhisperAsr};
 use crate::models::ModelDir;
 use crate::server::Config;
 use crate::storage::{self, timestamp, CallState, EndedCall, LiveCall, Store};
@@ -89,9 +89,12 @@ impl Shared {
         prompts: &std::path::Path,
     ) -> Result<Self, ServeError> {
         let metrics = Arc::new(Metrics::default());
-        let whisper = WhisperAsr::load(models, "whisper-tiny.en", 2)?;
-        let tts = TtsService::load(models)?.with_output_rate(stream::CALL_RATE);
-        let engines = Arc::new(LiveEngines::new(AsrPool::new(&whisper, 1)?, tts, metrics.clone()));
+        let whisper = WhisperAsr::load(models, "whisper-tiny.en", cfg.engines.asr_threads as usize)?;
+        let tts = TtsService::load_with_threads(models, cfg.engines.tts_threads as usize)?
+            .with_output_rate(stream::CALL_RATE);
+        let gate = ComputeGate::default();
+        let asr = AsrPool::with_gate(&whisper, 1, gate.clone())?;
+        let engines = Arc::new(LiveEngines::new(asr, tts, gate, metrics.clone()));
         Self::with_engines(cfg, config_dir, models, prompts, engines, metrics).await
     }
 
@@ -108,6 +111,13 @@ impl Shared {
         let classifier = Arc::new(Mutex::new(IntentClassifier::load(models, &prompts.join("intents.toml"))?));
         let url = cfg.storage_url(config_dir).map_err(ServeError::StorageUrl)?;
         let store = storage::open(&url).await?;
+        // One server owns a store: a call still live in it was cut off by a kill or a crash.
+        // (Several servers on one PostgreSQL store will need calls owned per instance.)
+        let closed = "the server stopped before the call ended".to_string();
+        let swept = store.end_interrupted(timestamp(chrono::Utc::now()), closed).await?;
+        if swept > 0 {
+            tracing::warn!(calls = swept, "ended the calls a previous server left live");
+        }
         // Recordings live next to the SQLite file, else next to the config.
         let recordings = match &url {
             storage::StorageUrl::Sqlite(path) => path.parent().unwrap_or(config_dir).join("recordings"),
@@ -130,6 +140,11 @@ impl Shared {
             warm: AtomicBool::new(false),
             stop,
         })
+    }
+
+    /// Starts rendering the call's own opening text (see [`ServerEngines::prepare`]).
+    pub(super) fn prepare_greeting(&self, call: &Call) {
+        self.engines.prepare(call.dialogue().call_prompts());
     }
 
     pub(super) fn max_calls(&self) -> usize {
@@ -386,6 +401,8 @@ async fn prepare(shared: &Shared, carrier: Carrier, start: &StreamStart, signed:
         (uuid::Uuid::new_v4().to_string(), flow.clone(), context)
     };
     let call = new_call(shared, &flow, &context).map_err(|e| format!("{origin}.{e}"))?;
+    // A call made by POST /v1/calls has its greeting rendered already (unless evicted).
+    shared.prepare_greeting(&call);
     Ok(Prepared { id, flow, context, call })
 }
 

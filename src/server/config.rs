@@ -30,8 +30,18 @@ pub struct Config {
     pub twilio: Twilio,
     pub recording: Recording,
     pub limits: Limits,
+    pub engines: Engines,
     pub shutdown: Shutdown,
     pub log: Log,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Engines {
+    /// Threads per Whisper decode.
+    pub asr_threads: u32,
+    /// Intra-op threads of the Piper voice.
+    pub tts_threads: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -204,6 +214,13 @@ impl Config {
         }
         self.storage_url(Path::new(".")).map_err(|reason| bad("storage.url", reason))?;
         parse_duration(&self.shutdown.drain_timeout).map_err(|reason| bad("shutdown.drain_timeout", reason))?;
+        for (key, n) in
+            [("engines.asr_threads", self.engines.asr_threads), ("engines.tts_threads", self.engines.tts_threads)]
+        {
+            if !(1..=64).contains(&n) {
+                return Err(bad(key, format!("{n}: between 1 and 64 threads")));
+            }
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(bad("log.format", format!("{:?} is neither \"text\" nor \"json\"", self.log.format)));
         }

@@ -34,6 +34,9 @@ pub trait Store: Send + Sync {
     fn call_live(&self, call: LiveCall) -> BoxFuture<'_, StoreResult<()>>;
     /// The call ended: outcome, handoff, transcript and timeline in one transaction.
     fn call_ended(&self, call: EndedCall) -> BoxFuture<'_, StoreResult<()>>;
+    /// Ends every call still `live`: at startup, what a previous process left when it was
+    /// killed. They keep no outcome; `closed` says why. Returns how many.
+    fn end_interrupted(&self, ended_at: String, closed: String) -> BoxFuture<'_, StoreResult<u64>>;
     fn get_call(&self, id: String) -> BoxFuture<'_, StoreResult<Option<CallRecord>>>;
     /// Newest first.
     fn list_calls(&self, filter: CallFilter) -> BoxFuture<'_, StoreResult<Vec<CallSummaryRow>>>;

@@ -210,6 +210,18 @@ impl Store for SqliteStore {
         .boxed()
     }
 
+    fn end_interrupted(&self, ended_at: String, closed: String) -> BoxFuture<'_, StoreResult<u64>> {
+        async move {
+            let done = sqlx::query("UPDATE calls SET state = 'ended', ended_at = ?, closed = ? WHERE state = 'live'")
+                .bind(&ended_at)
+                .bind(&closed)
+                .execute(&self.pool)
+                .await?;
+            Ok(done.rows_affected())
+        }
+        .boxed()
+    }
+
     fn get_call(&self, id: String) -> BoxFuture<'_, StoreResult<Option<CallRecord>>> {
         async move {
             let mut conn = self.pool.acquire().await?;
@@ -278,5 +290,98 @@ impl Store for SqliteStore {
                 .collect()
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    async fn store(name: &str) -> (SqliteStore, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("voxline-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        (SqliteStore::open(&dir.join("calls.db")).await.unwrap(), dir)
+    }
+
+    fn live(id: &str) -> LiveCall {
+        LiveCall {
+            id: id.into(),
+            flow: "cod".into(),
+            context: json!({"customer": {"name": "Priya"}}),
+            transport: "twilio".into(),
+            carrier_call_id: format!("CA{id}"),
+            started_at: "2026-12-02T10:00:00.000Z".into(),
+            recording_path: None,
+            consent: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_is_written_once_and_read_back_whole() {
+        let (store, dir) = store("whole").await;
+        store.call_live(live("a")).await.unwrap();
+        let ended = EndedCall {
+            id: "a".into(),
+            ended_at: "2026-12-02T10:01:00.000Z".into(),
+            outcome: Some("confirmed".into()),
+            handoff: None,
+            closed: "call ended".into(),
+            transcript: vec![StoredLine {
+                at_ms: 900,
+                speaker: "caller".into(),
+                text: "yes".into(),
+                intent: Some("affirm".into()),
+            }],
+            timeline: vec![json!({"at_ms": 900, "type": "asr_final", "text": "yes"})],
+            slots: [("address_ok".to_string(), "yes".to_string())].into(),
+            summary: json!({"outcome": "confirmed"}),
+        };
+        store.call_ended(ended.clone()).await.unwrap();
+        let record = store.get_call("a".into()).await.unwrap().unwrap();
+        assert_eq!((record.call.state, record.call.outcome.as_deref()), (CallState::Ended, Some("confirmed")));
+        assert_eq!(record.transcript, ended.transcript);
+        assert_eq!(record.timeline, ended.timeline);
+        assert_eq!(record.slots, json!({"address_ok": "yes"}));
+        // A second end of the same call would duplicate its transcript: the transaction fails whole.
+        assert!(store.call_ended(ended).await.is_err());
+        assert_eq!(store.get_call("a".into()).await.unwrap().unwrap().transcript.len(), 1);
+        assert!(matches!(
+            store.call_ended(EndedCall { id: "nope".into(), ..sample_end() }).await,
+            Err(StoreError::UnknownCall(_))
+        ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn sample_end() -> EndedCall {
+        EndedCall {
+            id: String::new(),
+            ended_at: String::new(),
+            outcome: None,
+            handoff: None,
+            closed: String::new(),
+            transcript: vec![],
+            timeline: vec![],
+            slots: Default::default(),
+            summary: json!({}),
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_a_killed_server_left_live_are_ended_at_startup() {
+        let (store, dir) = store("sweep").await;
+        store.call_live(live("x")).await.unwrap();
+        store.call_live(live("y")).await.unwrap();
+        store.call_ended(EndedCall { id: "y".into(), ended_at: "t".into(), ..sample_end() }).await.unwrap();
+        drop(store);
+        let store = SqliteStore::open(&dir.join("calls.db")).await.unwrap();
+        let n = store.end_interrupted("2026-12-02T11:00:00.000Z".into(), "server restarted".into()).await.unwrap();
+        assert_eq!(n, 1);
+        let x = store.get_call("x".into()).await.unwrap().unwrap();
+        assert_eq!((x.call.state, x.call.closed.as_deref()), (CallState::Ended, Some("server restarted")));
+        let listed = store.list_calls(CallFilter { limit: 10, ..Default::default() }).await.unwrap();
+        assert!(listed.iter().all(|c| c.state == CallState::Ended), "{listed:?}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::json::{self, digit, field, kind, number, payload, string_map, text};
+use super::json::{self, field, kind, number, payload, string_map, text};
 use super::twilio::heard_twilio_like;
 use super::{CallerCodec, CarrierCodec, CarrierEvent, Heard, StreamStart, WireError, WsFrame};
 use crate::media::Codec;
@@ -86,16 +86,7 @@ impl CarrierCodec for ExotelServer {
                     .map(CarrierEvent::Audio)
                     .map_err(|e| WireError::Invalid(e.to_string()))
             }
-            "dtmf" => {
-                let d = v.get("dtmf").ok_or(WireError::Missing("dtmf"))?;
-                Ok(CarrierEvent::Dtmf(digit(&text(d, &["digit"]).unwrap_or_default())?))
-            }
-            "mark" => {
-                let name = v.get("mark").and_then(|m| text(m, &["name"])).ok_or(WireError::Missing("mark.name"))?;
-                Ok(CarrierEvent::Mark(name))
-            }
-            "stop" => Ok(CarrierEvent::Stop),
-            other => Err(WireError::UnknownEvent(other.chars().take(40).collect())),
+            other => json::dtmf_mark_stop(&v, other),
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde_json::Value;
 
-use super::WireError;
+use super::{CarrierEvent, WireError};
 
 /// Largest decoded media payload accepted in one message (100 ms of 16 kHz L16 is 3.2 kB).
 pub const MAX_MEDIA_BYTES: usize = 32_000;
@@ -77,4 +77,21 @@ pub fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The events Twilio, Telnyx and Exotel spell alike (`dtmf`, `mark`, `stop`); any other
+/// event is unknown.
+pub fn dtmf_mark_stop(v: &Value, event: &str) -> Result<CarrierEvent, WireError> {
+    match event {
+        "dtmf" => {
+            let d = v.get("dtmf").ok_or(WireError::Missing("dtmf"))?;
+            Ok(CarrierEvent::Dtmf(digit(&text(d, &["digit"]).unwrap_or_default())?))
+        }
+        "mark" => {
+            let name = v.get("mark").and_then(|m| text(m, &["name"])).ok_or(WireError::Missing("mark.name"))?;
+            Ok(CarrierEvent::Mark(name))
+        }
+        "stop" => Ok(CarrierEvent::Stop),
+        other => Err(WireError::UnknownEvent(other.chars().take(40).collect())),
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::json::{self, digit, field, kind, payload, string_map, text};
+use super::json::{self, field, kind, payload, string_map, text};
 use super::{CallerCodec, CarrierCodec, CarrierEvent, Heard, StreamStart, WireError, WsFrame};
 use crate::media::Codec;
 
@@ -54,16 +54,7 @@ impl CarrierCodec for TwilioServer {
                 }
                 Ok(CarrierEvent::Audio(Codec::Pcmu.decode(&payload(m)?).expect("mu-law is bytewise")))
             }
-            "dtmf" => {
-                let d = v.get("dtmf").ok_or(WireError::Missing("dtmf"))?;
-                Ok(CarrierEvent::Dtmf(digit(&text(d, &["digit"]).unwrap_or_default())?))
-            }
-            "mark" => {
-                let name = v.get("mark").and_then(|m| text(m, &["name"])).ok_or(WireError::Missing("mark.name"))?;
-                Ok(CarrierEvent::Mark(name))
-            }
-            "stop" => Ok(CarrierEvent::Stop),
-            other => Err(WireError::UnknownEvent(other.chars().take(40).collect())),
+            other => json::dtmf_mark_stop(&v, other),
         }
     }
 
