@@ -514,7 +514,7 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
             let audio = resample(&pcm.samples, pcm.rate, 16_000)?;
             let asr = WhisperAsr::load(&dir, &model, threads)?;
             let mut state = asr.new_state()?;
-            let transcript = asr.decode(&mut state, &audio, &AsrOptions { prompt, audio_ctx, partial: false })?;
+            let transcript = asr.decode(&mut state, &audio, &AsrOptions { prompt, audio_ctx, ..Default::default() })?;
             println!("{}", transcript.text);
         }
         Command::Replay { from_call: Some(id), config, out, svg, check, fixed_costs, line, .. } => {

@@ -8,6 +8,11 @@ use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextPar
 use super::EngineError;
 use crate::models::{inspect_whisper_file, ModelDir, ModelError};
 
+/// Most tokens a caller's turn of `samples` (16 kHz) can hold: 10 a second, at least 16.
+pub fn max_tokens_for(samples: usize) -> i32 {
+    (samples as f32 / SAMPLE_RATE as f32 * 10.0).ceil().max(16.0) as i32
+}
+
 /// Whisper's encoder frame: 20 ms of audio per audio_ctx position.
 const MS_PER_CTX: u64 = 20;
 /// Candidate reduced contexts. Sizing the context tightly to the clip collapses
@@ -27,6 +32,10 @@ pub struct AsrOptions {
     pub audio_ctx: Option<i32>,
     /// A partial hypothesis on a growing window: fewer tokens, no fallback.
     pub partial: bool,
+    /// A call's turn: one greedy pass (no temperature fallback) of at most
+    /// [`max_tokens_for`] tokens, so its decode time is bounded by its length. A
+    /// hypothesis that scores low enough to want a fallback is dropped as no speech.
+    pub greedy_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,9 +124,16 @@ impl WhisperAsr {
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
         params.set_temperature(0.0);
-        if options.partial {
+        if options.partial || options.greedy_only {
             params.set_temperature_inc(0.0);
+        }
+        if options.partial {
             params.set_max_tokens(48);
+        } else if options.greedy_only {
+            // A turn holds at most ~4 words (~6 tokens) a second. Unbounded, a short turn
+            // padded with silence can run on to Whisper's 224-token limit: a 0.6 s
+            // "hello?" decoded in 2.5 s instead of 0.3 s.
+            params.set_max_tokens(max_tokens_for(audio_16k.len()));
         }
         if let Some(prompt) = options.prompt.as_deref().filter(|p| !p.is_empty()) {
             params.set_initial_prompt(prompt);

@@ -193,7 +193,8 @@ impl EngineHub for LiveEngines {
                 return;
             }
         };
-        let options = AsrOptions { prompt: request.prompt, audio_ctx: None, partial: request.partial };
+        let options =
+            AsrOptions { prompt: request.prompt, audio_ctx: None, partial: request.partial, greedy_only: true };
         let (tx, rx) = std_mpsc::channel();
         let mut queued = Queued::new(&self.metrics, "voxline_asr_queue_depth", "voxline_asr_wait_ms");
         if let Err(e) = self.asr.submit(AsrJob { id, audio_16k: audio, options, reply: tx }) {

@@ -66,7 +66,8 @@ impl SimEngines {
     pub fn transcribe(&mut self, req: &AsrRequest) -> Result<(String, u64), EngineError> {
         let started = Instant::now();
         let audio = resample(&req.audio, req.rate, 16_000).map_err(|e| EngineError::runtime("whisper", e))?;
-        let options = AsrOptions { prompt: req.prompt.clone(), audio_ctx: None, partial: req.partial };
+        let options =
+            AsrOptions { prompt: req.prompt.clone(), audio_ctx: None, partial: req.partial, greedy_only: true };
         let t = self.asr.decode(&mut self.state, &audio, &options)?;
         let cost = match self.cost {
             CostModel::Measured => started.elapsed().as_micros() as u64,
