@@ -10,7 +10,7 @@ use super::driver::EngineHub;
 use super::metrics::Metrics;
 use crate::call::{AsrRequest, Input, TtsChunk, TtsRequest};
 use crate::engines::{
-    split_for_speech, AsrJob, AsrOptions, AsrPool, ComputeGate, EngineError, Priority, Speech, TtsService, Turn,
+    split_for_speech, AsrJob, AsrOptions, AsrPool, ComputeGate, EngineError, Priority, Speech, TtsService,
 };
 use crate::media::resample;
 
@@ -45,22 +45,25 @@ impl Voice {
         self.tts.lock().map_err(|_| EngineError::Closed { engine: "tts" })
     }
 
-    /// The cores, when `sentence` must be rendered (a cached one needs none); the wait is logged.
-    fn turn_for(&self, sentence: &str, priority: Priority) -> Result<Option<Turn<'_>>, EngineError> {
-        let t0 = std::time::Instant::now();
-        let turn = (!self.lock()?.has(sentence)).then(|| self.gate.enter(priority));
-        tracing::debug!(chars = sentence.len(), ?priority, gate_ms = t0.elapsed().as_millis() as u64, "voice turn");
-        Ok(turn)
-    }
-
     fn sentence(&self, sentence: &str, priority: Priority) -> Result<Speech, EngineError> {
-        let _turn = self.turn_for(sentence, priority)?;
-        self.lock()?.sentence(sentence)
+        let t0 = std::time::Instant::now();
+        let _turn = (!self.lock()?.has(sentence)).then(|| self.gate.enter(priority));
+        let t1 = std::time::Instant::now();
+        let speech = self.lock()?.sentence(sentence);
+        tracing::debug!(
+            chars = sentence.len(),
+            gate_ms = (t1 - t0).as_millis() as u64,
+            render_ms = t1.elapsed().as_millis() as u64,
+            "sentence"
+        );
+        speech
     }
 
     /// Renders ahead of need: pinned for the process, or into the bounded cache.
     fn ahead(&self, sentence: &str, pin: bool) -> Result<(), EngineError> {
-        let _turn = self.turn_for(sentence, Priority::Background)?;
+        let t0 = std::time::Instant::now();
+        let _turn = (!self.lock()?.has(sentence)).then(|| self.gate.enter(Priority::Background));
+        tracing::debug!(chars = sentence.len(), pin, gate_ms = t0.elapsed().as_millis() as u64, "render ahead");
         let mut t = self.lock()?;
         if pin {
             t.prerender(sentence)
