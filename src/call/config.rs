@@ -10,7 +10,8 @@ pub struct CallConfig {
     pub echo: EchoConfig,
     /// Caller speech over the bot for this long pauses playout.
     pub barge_in_min_ms: u32,
-    /// After a pause with no words recognised for this long, the bot resumes.
+    /// After a pause with no words recognised for this long, and no decode still running,
+    /// the bot resumes.
     pub false_interruption_ms: u32,
     /// Silence after the bot's turn before the dialogue's no-input path.
     pub no_input_ms: u32,
@@ -22,6 +23,9 @@ pub struct CallConfig {
     pub wait_for_callee_ms: u32,
     /// A recognition result not back after this long is given up (the turn never hangs on an engine).
     pub asr_timeout_ms: u32,
+    /// A bot turn whose next sentence has not come this long after the last one, with
+    /// nothing left to play, is given up as failed.
+    pub tts_timeout_ms: u32,
 }
 
 impl Default for CallConfig {
@@ -37,6 +41,7 @@ impl Default for CallConfig {
             preroll_ms: 200,
             wait_for_callee_ms: 1200,
             asr_timeout_ms: 5000,
+            tts_timeout_ms: 10_000,
         }
     }
 }

@@ -65,6 +65,9 @@ pub struct Call {
     bot_turn: u32,
     tts_id: Option<u64>,
     tts_requested_at: Duration,
+    /// While more of the current turn's sentences are due: when the request went out, a
+    /// sentence came or a frame played, whichever was last.
+    tts_waiting_since: Option<Duration>,
     speaking: bool,
     next_frame_at: Option<Duration>,
     sent_first_frame: bool,
@@ -102,6 +105,7 @@ impl Call {
             bot_turn: 0,
             tts_id: None,
             tts_requested_at: Duration::ZERO,
+            tts_waiting_since: None,
             speaking: false,
             next_frame_at: None,
             sent_first_frame: false,
@@ -143,7 +147,8 @@ impl Call {
         let listening = self.user.as_ref().map(|_| self.now + FRAME);
         let greet = self.greet_at.filter(|_| !self.greeted);
         let asr_deadline = self.asr.values().map(|(_, sent)| *sent + self.asr_timeout()).min();
-        [self.next_frame_at, self.no_input_at, false_interruption, listening, greet, asr_deadline]
+        let tts_deadline = self.tts_waiting_since.map(|t| t + self.tts_timeout());
+        [self.next_frame_at, self.no_input_at, false_interruption, listening, greet, asr_deadline, tts_deadline]
             .into_iter()
             .flatten()
             .min()
@@ -166,7 +171,7 @@ impl Call {
             Input::Tts(chunk) => self.on_tts(chunk),
             Input::TtsFailed { id } => {
                 if self.tts_id == Some(id) {
-                    self.turn_done();
+                    self.tts_failed("error");
                 }
             }
             Input::MarkPlayed(_) | Input::Timeout => {}
@@ -228,6 +233,7 @@ impl Call {
         self.out.push_back(Output::Tts(TtsRequest { id, text: turn.say }));
         self.tts_id = Some(id);
         self.tts_requested_at = self.now;
+        self.tts_waiting_since = Some(self.now);
         self.speaking = true;
         self.sent_first_frame = false;
         self.no_input_at = None;
@@ -241,6 +247,7 @@ impl Call {
             let ms = ms(self.now.saturating_sub(self.tts_requested_at));
             self.emit(Event::Latency { stage: StageLatency::TtsFirstAudio, ms });
         }
+        self.tts_waiting_since = Some(self.now);
         self.playout.enqueue(PlayoutSegment {
             turn: self.bot_turn,
             index: chunk.index,
@@ -273,6 +280,9 @@ impl Call {
                 }
             }
             self.echo.sent(start.samples, &tick.samples);
+            if let Some(t) = self.tts_waiting_since.as_mut() {
+                *t = (*t).max(at);
+            }
             self.out.push_back(Output::Audio(Frame::new(start, tick.samples)));
             // "TURN.INDEX" after each sentence; the turn's last one is "TURN.INDEX.end".
             if let Some((turn, index)) = tick.finished {
@@ -286,6 +296,26 @@ impl Call {
         }
     }
 
+    fn tts_timeout(&self) -> Duration {
+        Duration::from_millis(self.cfg.tts_timeout_ms as u64)
+    }
+
+    /// Synthesis failed, or the turn's next sentence is overdue (nothing came or played
+    /// for the timeout): the turn ends where it is, so the call listens rather than hangs.
+    fn tts_failed(&mut self, reason: &'static str) {
+        tracing::warn!(reason, turn = self.bot_turn, "speech synthesis failed; the bot's turn ends early");
+        self.emit(Event::TtsFailed { reason });
+        self.playout.flush();
+        self.turn_done();
+    }
+
+    fn expire_tts(&mut self) {
+        let overdue = self.tts_waiting_since.is_some_and(|t| self.now >= t + self.tts_timeout());
+        if overdue && self.pause.is_none() {
+            self.tts_failed("timeout");
+        }
+    }
+
     fn turn_done(&mut self) {
         let heard = self.playout.heard_text();
         if self.speaking {
@@ -293,6 +323,7 @@ impl Call {
         }
         self.speaking = false;
         self.tts_id = None;
+        self.tts_waiting_since = None;
         self.next_frame_at = None;
         self.pause = None;
         if self.ending.is_some() {
@@ -340,6 +371,9 @@ impl Call {
         self.pause = None;
         self.user = None;
         self.next_frame_at = Some(self.now);
+        if let Some(t) = self.tts_waiting_since.as_mut() {
+            *t = self.now; // the pause was the caller's, not synthesis being late
+        }
         self.emit(Event::PlayoutResume { reason });
     }
 
@@ -350,6 +384,7 @@ impl Call {
         self.emit(Event::PlayoutStop { reason: "barge_in", heard_text: heard });
         self.speaking = false;
         self.tts_id = None;
+        self.tts_waiting_since = None;
         self.next_frame_at = None;
         self.pause = None;
     }
@@ -648,6 +683,7 @@ impl Call {
         }
         self.send_due_frames();
         self.expire_asr();
+        self.expire_tts();
         self.check_endpoint();
         if let Some(p) = &self.pause {
             if self.now >= p.since + Duration::from_millis(self.cfg.false_interruption_ms as u64) {
@@ -655,7 +691,9 @@ impl Call {
                     u.partial_text.as_deref().is_some_and(|t| !t.trim().is_empty())
                         || u.spec_text.as_ref().is_some_and(|(_, t)| !t.trim().is_empty())
                 });
-                if !words {
+                // A decode still running may yet hear words: wait for it (a slow
+                // recogniser must not turn a real barge-in into a false one).
+                if !words && self.asr.is_empty() {
                     self.resume("false_interruption");
                 }
             }

@@ -118,6 +118,11 @@ pub enum Event {
         reason: &'static str,
         final_result: bool,
     },
+    /// Synthesis failed, or its next sentence was overdue with nothing left to play: the
+    /// bot's turn ended early.
+    TtsFailed {
+        reason: &'static str,
+    },
     Intent {
         name: String,
         confidence: f32,

@@ -17,7 +17,7 @@ mod whisper;
 
 pub use asr_pool::{AsrJob, AsrPool, AsrReply};
 pub use error::EngineError;
-pub use gate::{ComputeGate, Priority};
+pub use gate::{ComputeGate, Priority, Turn};
 pub use minilm::{cosine, MiniLm};
 pub use onnx::ort_environment;
 pub use piper::PiperVoice;

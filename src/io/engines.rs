@@ -10,7 +10,7 @@ use super::driver::EngineHub;
 use super::metrics::Metrics;
 use crate::call::{AsrRequest, Input, TtsChunk, TtsRequest};
 use crate::engines::{
-    split_for_speech, AsrJob, AsrOptions, AsrPool, ComputeGate, EngineError, Priority, Speech, TtsService,
+    split_for_speech, AsrJob, AsrOptions, AsrPool, ComputeGate, EngineError, Priority, Speech, TtsService, Turn,
 };
 use crate::media::resample;
 
@@ -33,7 +33,8 @@ pub struct LiveEngines {
 }
 
 /// The one voice and its cache; a render (a sentence not in the cache) first takes its
-/// turn at the cores, which the ASR pool shares.
+/// turn at the cores, which the ASR pool shares. Lock order: the gate, then the voice;
+/// nothing waits for the gate while it holds the voice.
 #[derive(Clone)]
 struct Voice {
     tts: Arc<Mutex<TtsService>>,
@@ -47,7 +48,7 @@ impl Voice {
 
     fn sentence(&self, sentence: &str, priority: Priority) -> Result<Speech, EngineError> {
         let t0 = std::time::Instant::now();
-        let _turn = (!self.lock()?.has(sentence)).then(|| self.gate.enter(priority));
+        let _turn = self.turn_for(sentence, priority)?;
         let t1 = std::time::Instant::now();
         let speech = self.lock()?.sentence(sentence);
         tracing::debug!(
@@ -59,10 +60,17 @@ impl Voice {
         speech
     }
 
+    /// A turn at the cores, unless the sentence is cached. The voice is unlocked before
+    /// waiting: a render holding the gate must be able to take it.
+    fn turn_for(&self, sentence: &str, priority: Priority) -> Result<Option<Turn<'_>>, EngineError> {
+        let cached = self.lock()?.has(sentence);
+        Ok((!cached).then(|| self.gate.enter(priority)))
+    }
+
     /// Renders ahead of need: pinned for the process, or into the bounded cache.
     fn ahead(&self, sentence: &str, pin: bool) -> Result<(), EngineError> {
         let t0 = std::time::Instant::now();
-        let _turn = (!self.lock()?.has(sentence)).then(|| self.gate.enter(Priority::Background));
+        let _turn = self.turn_for(sentence, Priority::Background)?;
         tracing::debug!(chars = sentence.len(), pin, gate_ms = t0.elapsed().as_millis() as u64, "render ahead");
         let mut t = self.lock()?;
         if pin {

@@ -64,6 +64,8 @@ pub struct Options {
     pub max_ms: u64,
     /// Deliver each turn's sentences last first (a cache hit overtaking synthesis).
     pub tts_reverse: bool,
+    /// (n, i): the n-th synthesis request (1-based) never delivers sentences from index i on.
+    pub tts_lost: Option<(usize, u32)>,
     pub asr: AsrDouble,
 }
 
@@ -80,7 +82,15 @@ pub enum AsrDouble {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { asr_ms: 120, tts_ms: 60, echo: None, max_ms: 60_000, tts_reverse: false, asr: AsrDouble::Hears }
+        Options {
+            asr_ms: 120,
+            tts_ms: 60,
+            echo: None,
+            max_ms: 60_000,
+            tts_reverse: false,
+            tts_lost: None,
+            asr: AsrDouble::Hears,
+        }
     }
 }
 
@@ -129,6 +139,7 @@ pub fn run(script: &[Act], opts: Options) -> Run {
     let mut bot_turn_ends: Vec<u64> = Vec::new();
     let mut run = Run { events: Vec::new(), outcome: None, handoff: None, bot_frames: Vec::new(), clears: 0 };
     let frame = (RATE / 50) as usize;
+    let mut tts_requests = 0usize;
     call.handle_input(Duration::ZERO, Input::Start);
     let mut t = 0u64;
     while t <= opts.max_ms && !call.is_ended() {
@@ -219,6 +230,7 @@ pub fn run(script: &[Act], opts: Options) -> Run {
                     }
                 }
                 Output::Tts(req) => {
+                    tts_requests += 1;
                     let sentences = split_sentences(&req.text);
                     let n = sentences.len();
                     for (i, s) in sentences.into_iter().enumerate() {
@@ -227,6 +239,9 @@ pub fn run(script: &[Act], opts: Options) -> Run {
                             (0..len).map(|k| if k % 2 == 0 { 0.3 } else { -0.3 }).collect::<Vec<f32>>().into();
                         let chunk =
                             TtsChunk { id: req.id, index: i as u32, text: s, samples, last: i + 1 == n, cached: false };
+                        if opts.tts_lost.is_some_and(|(nth, from)| nth == tts_requests && i as u32 >= from) {
+                            continue;
+                        }
                         let order = if opts.tts_reverse { n - i } else { i + 1 } as u64;
                         schedule(&mut pending, t_next + opts.tts_ms * order, Input::Tts(chunk));
                     }

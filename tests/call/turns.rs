@@ -214,3 +214,34 @@ fn a_failed_asr_request_ends_the_turn_at_once() {
     assert!(r.first(|e| matches!(e, Event::AsrFailed { reason: "error", final_result: true })).is_some());
     assert!(bot_says(&r)[1].starts_with("Sorry"), "{:?}", bot_says(&r));
 }
+
+#[test]
+fn a_lost_sentence_ends_the_bots_turn_and_the_call_goes_on() {
+    // The greeting's second sentence never comes: after its first plays and the timeout
+    // passes, the turn ends, and the caller's answer is heard as usual.
+    let r = run(
+        &[Act::Say { text: "yes that's right", ms: 900, at: Cue::AfterBot(1, 400) }],
+        Options { max_ms: 30_000, tts_lost: Some((1, 1)), ..Default::default() },
+    );
+    let failed = r.first(|e| matches!(e, Event::TtsFailed { reason: "timeout" })).expect("the turn was given up");
+    let first_sentence_done = r.bot_frames.iter().map(|(at, _)| *at).max().unwrap_or(0);
+    assert!(failed.at_ms >= 10_000, "given up only after the timeout: {}", failed.at_ms);
+    let stop = r.first(|e| matches!(e, Event::PlayoutStop { reason: "done", .. })).unwrap();
+    assert_eq!(stop.at_ms, failed.at_ms);
+    assert!(first_sentence_done > failed.at_ms, "the bot spoke again after the lost sentence");
+    assert!(intents(&r).iter().any(|i| i == "affirm"), "the answer was heard: {:?}", intents(&r));
+}
+
+#[test]
+fn a_slow_recogniser_still_hears_a_barge_in() {
+    // Decodes take 2.5 s, past the 1.5 s false-interruption wait: the bot stays paused
+    // until the words come, then yields, rather than resuming over the caller.
+    let r = run(
+        &[Act::Say { text: "stop", ms: 500, at: Cue::DuringBot(1, 1500) }],
+        Options { max_ms: 15_000, asr_ms: 2500, ..Default::default() },
+    );
+    assert!(r.first(|e| matches!(e, Event::PlayoutPause)).is_some(), "paused");
+    assert_eq!(r.count(|e| matches!(e, Event::PlayoutResume { .. })), 0, "no resume while a decode runs");
+    assert!(r.first(|e| matches!(e, Event::PlayoutStop { reason: "barge_in", .. })).is_some(), "yielded");
+    assert!(r.clears >= 1);
+}

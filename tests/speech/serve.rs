@@ -28,12 +28,15 @@ impl Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_voxline"));
         cmd.arg("--models").arg(&models().root).arg("serve").current_dir(env!("CARGO_MANIFEST_DIR"));
         cmd.env("VOXLINE_HTTP__LISTEN", "127.0.0.1:0")
-            .env("VOXLINE_LOG", "info")
+            // Engine timings too: a failing test prints the log.
+            .env("VOXLINE_LOG", "info,voxline::io::engines=debug,voxline::engines=debug")
             .env("VOXLINE_STORAGE__URL", format!("sqlite://{}/voxline.db", dir.display()));
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // The log goes to a file: a pipe nobody reads would stall a chatty server.
+        let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+        let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
         // The first lines name the bound address: read them (blocking until printed),
         // until the static prompts are rendered, so calls meet the warm cache a live
         // server has after its first seconds.
@@ -66,9 +69,22 @@ impl Server {
     fn stop(mut self) -> (bool, String) {
         sigterm(self.child.id());
         let status = self.child.wait().unwrap();
-        let mut log = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-        (status.success(), log)
+        (status.success(), self.log())
+    }
+
+    /// Blocks until a log line contains `marker` (checked every 20 ms, for up to 2 minutes).
+    fn wait_for_log(&self, marker: &str) {
+        for _ in 0..6000 {
+            if self.log().contains(marker) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("the server never logged {marker:?}");
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
     }
 }
 
@@ -76,6 +92,15 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // What the server saw, for the failure at hand (CI keeps only the output).
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(400).collect();
+            eprintln!("---- server log (last {} lines) ----", tail.len());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -117,7 +142,10 @@ fn in_pairs(runs: Vec<(&str, &str, Vec<&str>)>, server: &Server) -> Vec<Value> {
 fn summary_of(caller: Child) -> Value {
     let out = caller.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Shown when the test fails: every call's summary, not just the first that failed.
+    eprintln!("caller summary: {summary}");
+    summary
 }
 
 /// (status, body) of a plain HTTP request.
@@ -455,23 +483,10 @@ fn calls_created_by_the_api_and_the_twilio_webhook() {
 fn shutdown_lets_a_live_call_finish() {
     let mut server = Server::start(&[("VOXLINE_SHUTDOWN__DRAIN_TIMEOUT", "120s")]);
     let caller = spawn_caller("twilio", &server.media["twilio"].clone(), "cod_confirm.toml", &[]);
-    // Wait (by reading the log, not by sleeping) until the call is live, then SIGTERM.
-    let mut log = BufReader::new(server.child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    // Collects log lines up to and including the first that contains `marker`.
-    let mut read_until = |marker: &str, seen: &mut Vec<String>| {
-        for line in log.by_ref() {
-            let line = line.unwrap();
-            let found = line.contains(marker);
-            seen.push(line);
-            if found {
-                break;
-            }
-        }
-    };
-    read_until("call started", &mut seen);
+    // Wait until the log says the call is live, then SIGTERM.
+    server.wait_for_log("call started");
     sigterm(server.child.id());
-    read_until("shutting down", &mut seen);
+    server.wait_for_log("shutting down");
     let (status, _) = http("GET", &format!("{}/readyz", server.http), "");
     assert_eq!(status, 503, "refuses new work while draining");
     let summary = summary_of(caller);
@@ -481,8 +496,7 @@ fn shutdown_lets_a_live_call_finish() {
         "{summary}"
     );
     let status = server.child.wait().unwrap();
-    seen.extend(log.map_while(Result::ok));
-    let log = seen.join("\n");
+    let log = server.log();
     assert!(status.success(), "{log}");
     assert!(log.contains("call ended outcome=\"confirmed\""), "{log}");
     // The store has the whole call, read after the server is gone.
