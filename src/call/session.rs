@@ -137,21 +137,54 @@ impl Call {
         self.out.pop_front()
     }
 
-    /// When the call next needs `Input::Timeout` if nothing else arrives.
+    /// When the call next needs `Input::Timeout` if nothing else arrives. Only deadlines
+    /// that time alone can act on count: one waiting on an engine's answer would be due
+    /// at once, again and again, and spin the driver.
     pub fn poll_timeout(&self) -> Option<Duration> {
         if self.ended {
             return None;
         }
-        let false_interruption =
-            self.pause.as_ref().map(|p| p.since + Duration::from_millis(self.cfg.false_interruption_ms as u64));
         let listening = self.user.as_ref().map(|_| self.now + FRAME);
-        let greet = self.greet_at.filter(|_| !self.greeted);
         let asr_deadline = self.asr.values().map(|(_, sent)| *sent + self.asr_timeout()).min();
-        let tts_deadline = self.tts_waiting_since.map(|t| t + self.tts_timeout());
-        [self.next_frame_at, self.no_input_at, false_interruption, listening, greet, asr_deadline, tts_deadline]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.next_frame_at,
+            self.no_input_due(),
+            self.false_interruption_due(),
+            listening,
+            self.greet_due(),
+            asr_deadline,
+            self.tts_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The greeting, if the callee has not started saying hello (then its end cues it).
+    fn greet_due(&self) -> Option<Duration> {
+        self.greet_at.filter(|_| !self.greeted && self.user.is_none())
+    }
+
+    /// The no-input prompt, once neither side is talking.
+    fn no_input_due(&self) -> Option<Duration> {
+        self.no_input_at.filter(|_| self.user.is_none() && !self.speaking)
+    }
+
+    /// Resuming a paused bot: no words have been recognised and no decode that may yet
+    /// hear some is running (a slow recogniser must not turn a barge-in into a false one).
+    fn false_interruption_due(&self) -> Option<Duration> {
+        let pause = self.pause.as_ref()?;
+        let words = self.user.as_ref().is_some_and(|u| {
+            u.partial_text.as_deref().is_some_and(|t| !t.trim().is_empty())
+                || u.spec_text.as_ref().is_some_and(|(_, t)| !t.trim().is_empty())
+        });
+        (!words && self.asr.is_empty())
+            .then(|| pause.since + Duration::from_millis(self.cfg.false_interruption_ms as u64))
+    }
+
+    /// Giving up on the bot's next sentence; not while the caller holds it paused.
+    fn tts_due(&self) -> Option<Duration> {
+        self.tts_waiting_since.filter(|_| self.pause.is_none()).map(|t| t + self.tts_timeout())
     }
 
     pub fn handle_input(&mut self, now: Duration, input: Input) {
@@ -310,8 +343,7 @@ impl Call {
     }
 
     fn expire_tts(&mut self) {
-        let overdue = self.tts_waiting_since.is_some_and(|t| self.now >= t + self.tts_timeout());
-        if overdue && self.pause.is_none() {
+        if self.tts_due().is_some_and(|t| self.now >= t) {
             self.tts_failed("timeout");
         }
     }
@@ -678,27 +710,17 @@ impl Call {
         if self.ended {
             return;
         }
-        if !self.greeted && self.user.is_none() && self.greet_at.is_some_and(|t| self.now >= t) {
+        if self.greet_due().is_some_and(|t| self.now >= t) {
             self.greet();
         }
         self.send_due_frames();
         self.expire_asr();
         self.expire_tts();
         self.check_endpoint();
-        if let Some(p) = &self.pause {
-            if self.now >= p.since + Duration::from_millis(self.cfg.false_interruption_ms as u64) {
-                let words = self.user.as_ref().is_some_and(|u| {
-                    u.partial_text.as_deref().is_some_and(|t| !t.trim().is_empty())
-                        || u.spec_text.as_ref().is_some_and(|(_, t)| !t.trim().is_empty())
-                });
-                // A decode still running may yet hear words: wait for it (a slow
-                // recogniser must not turn a real barge-in into a false one).
-                if !words && self.asr.is_empty() {
-                    self.resume("false_interruption");
-                }
-            }
+        if self.false_interruption_due().is_some_and(|t| self.now >= t) {
+            self.resume("false_interruption");
         }
-        if self.user.is_none() && !self.speaking && self.no_input_at.is_some_and(|t| self.now >= t) {
+        if self.no_input_due().is_some_and(|t| self.now >= t) {
             self.no_input_at = None;
             let turn = self.dialogue.on_no_input(self.elapsed());
             self.respond(turn);

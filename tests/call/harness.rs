@@ -54,6 +54,8 @@ pub enum Cue {
     AfterBot(u32, u64),
     /// `delay` ms after the bot's n-th turn started playing.
     DuringBot(u32, u64),
+    /// At this call time (ms).
+    At(u64),
 }
 
 pub struct Options {
@@ -159,6 +161,7 @@ pub fn run(script: &[Act], opts: Options) -> Run {
             let start = match cue {
                 Cue::AfterBot(n, d) => bot_turn_ends.get(n as usize - 1).map(|e| e + d),
                 Cue::DuringBot(n, d) => bot_turn_starts.get(n as usize - 1).map(|s| s + d),
+                Cue::At(ms) => Some(ms),
             };
             if start.is_some_and(|s| s <= t) {
                 let s = start.unwrap();
@@ -197,6 +200,9 @@ pub fn run(script: &[Act], opts: Options) -> Run {
             Input::Audio(Frame::new(MediaTime::from_ms(t, RATE), samples)),
         );
         call.handle_input(Duration::from_millis(t_next), Input::Timeout);
+        // A deadline already past after a wake-up would make a real driver spin.
+        let wake = call.poll_timeout();
+        assert!(wake.is_none_or(|w| w > Duration::from_millis(t_next)), "wake-up at {wake:?} is not after {t_next} ms");
         while let Some(out) = call.poll_output() {
             match out {
                 Output::Audio(f) => {

@@ -245,3 +245,16 @@ fn a_slow_recogniser_still_hears_a_barge_in() {
     assert!(r.first(|e| matches!(e, Event::PlayoutStop { reason: "barge_in", .. })).is_some(), "yielded");
     assert!(r.clears >= 1);
 }
+
+#[test]
+fn the_greeting_waits_for_a_slow_hello_to_be_recognised() {
+    // "hello?" at answer, decoded in 2.5 s: the greeting deadline (1.2 s) passes while the
+    // decode runs; the bot greets when the words come, not before.
+    let r = run(
+        &[Act::Say { text: "hello", ms: 500, at: Cue::At(100) }],
+        Options { max_ms: 8_000, asr_ms: 2500, ..Default::default() },
+    );
+    let heard = r.first(|e| matches!(e, Event::AsrFinal { .. })).expect("hello recognised");
+    let greeting = r.first(|e| matches!(e, Event::BotSay { .. })).expect("greeted");
+    assert!(heard.at_ms > 1200 && greeting.at_ms == heard.at_ms, "{} {}", heard.at_ms, greeting.at_ms);
+}
