@@ -15,7 +15,9 @@ pub struct CallConfig {
     pub false_interruption_ms: u32,
     /// Silence after the bot's turn before the dialogue's no-input path.
     pub no_input_ms: u32,
-    /// A partial hypothesis is requested every this much caller speech.
+    /// A partial hypothesis is requested every this much caller speech while the bot
+    /// talks (its words decide a barge-in); while the bot listens, the decode at the
+    /// caller's first pause gives the endpoint its hypothesis.
     pub partial_every_ms: u32,
     /// Caller audio kept from before a detected onset.
     pub preroll_ms: u32,

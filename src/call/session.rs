@@ -515,10 +515,12 @@ impl Call {
         id
     }
 
+    /// Partials only while the bot talks, where their words decide a barge-in. While it
+    /// listens they would only occupy the decoder a final decode then queues behind.
     fn maybe_request_partial(&mut self) {
         let every = self.cfg.partial_every_ms as u64 * self.cfg.rate as u64 / 1000;
         let Some(user) = &self.user else { return };
-        if user.partial_in_flight || user.final_id.is_some() || user.voiced_since_partial < every {
+        if !self.speaking || user.partial_in_flight || user.final_id.is_some() || user.voiced_since_partial < every {
             return;
         }
         let until = user.last_voiced_end;

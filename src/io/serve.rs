@@ -75,9 +75,10 @@ pub struct Shared {
 /// final results are then already queued behind one another.
 const ASR_BACKLOG_REFUSE: usize = 4;
 
-/// Most concurrent calls when `limits.max_calls` is 0: what one Whisper worker on this
-/// kind of machine serves within the latency targets (BENCHMARKS.md).
-const DEFAULT_MAX_CALLS: usize = 8;
+/// Most concurrent calls when `limits.max_calls` is 0: what one Whisper worker on a
+/// 2-core machine serves with every call ending as expected and p95 replies near 1.1 s
+/// (`cargo bench --bench pipeline`, BENCHMARKS.md).
+const DEFAULT_MAX_CALLS: usize = 4;
 
 impl Shared {
     /// Loads the engines, flows, classifier and store once for the process. Relative
