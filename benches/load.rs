@@ -149,7 +149,9 @@ async fn client(url: String, calls: usize) -> Value {
 }
 
 async fn one_call(url: &str, context: &str, i: usize) -> Option<u64> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(voxline::io::serve::READ_BUFFER);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), false).await.ok()?;
     let sid = format!("MZload{i}");
     let start = json!({"event": "start", "streamSid": sid, "start": {"streamSid": sid, "callSid": format!("CAload{i}"),
         "customParameters": {"flow": "cod", "context": context}}});

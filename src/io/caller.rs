@@ -13,6 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::http_client::{self, HttpError};
@@ -121,7 +122,10 @@ pub async fn run(opts: CallerOptions) -> Result<Value, CallerError> {
     if let Some(p) = codec.subprotocol() {
         request.headers_mut().insert("sec-websocket-protocol", p.parse().expect("a token"));
     }
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| connect_err(e.to_string()))?;
+    let config = WebSocketConfig::default().read_buffer_size(super::serve::READ_BUFFER);
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), false)
+        .await
+        .map_err(|e| connect_err(e.to_string()))?;
     let call_sid = format!("CA{:032x}", uuid::Uuid::new_v4().as_u128());
     // A server refusing the call (at capacity, bad parameters) closes at once: its close
     // frame, not the failed write, says why.

@@ -75,6 +75,11 @@ pub struct Shared {
 /// final results are then already queued behind one another.
 const ASR_BACKLOG_REFUSE: usize = 4;
 
+/// A stream's read buffer. Carrier messages are well under 1 KiB (20 ms of audio), and
+/// every read zero-fills the buffer: at the 128 KiB default that memset was a fifth of
+/// the server's CPU at 300 calls.
+pub const READ_BUFFER: usize = 4 * 1024;
+
 /// Most concurrent calls when `limits.max_calls` is 0: what one Whisper worker on a
 /// 2-core machine serves with every call ending as expected and p95 replies near 1.1 s
 /// (`cargo bench --bench pipeline`, BENCHMARKS.md).
@@ -286,7 +291,10 @@ async fn media(
         Some(p) => upgrade.protocols([p]),
         None => upgrade,
     };
-    upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| carrier_call(shared, carrier, socket, query, signed))
+    upgrade
+        .max_message_size(64 * 1024)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| carrier_call(shared, carrier, socket, query, signed))
 }
 
 fn refused(shared: &Shared, carrier: Carrier, reason: &str) {
