@@ -95,7 +95,7 @@ impl Shared {
         prompts: &std::path::Path,
     ) -> Result<Self, ServeError> {
         let metrics = Arc::new(Metrics::default());
-        let whisper = WhisperAsr::load(models, "whisper-tiny.en", cfg.engines.asr_threads as usize)?;
+        let whisper = WhisperAsr::load(models, &cfg.engines.asr_model, cfg.engines.asr_threads as usize)?;
         let tts = TtsService::load_with_threads(models, cfg.engines.tts_threads as usize)?
             .with_output_rate(stream::CALL_RATE);
         let gate = ComputeGate::default();

@@ -35,9 +35,14 @@ pub struct Config {
     pub log: Log,
 }
 
+/// The Whisper models the manifest provides.
+pub const ASR_MODELS: [&str; 2] = ["whisper-tiny.en", "whisper-tiny.en-q8_0"];
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Engines {
+    /// The Whisper model: `whisper-tiny.en` (f16) or `whisper-tiny.en-q8_0`.
+    pub asr_model: String,
     /// Threads per Whisper decode.
     pub asr_threads: u32,
     /// Intra-op threads of the Piper voice.
@@ -221,6 +226,12 @@ impl Config {
                 return Err(bad(key, format!("{n}: between 1 and 64 threads")));
             }
         }
+        if !ASR_MODELS.contains(&self.engines.asr_model.as_str()) {
+            return Err(bad(
+                "engines.asr_model",
+                format!("{:?}: one of {}", self.engines.asr_model, ASR_MODELS.join(", ")),
+            ));
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(bad("log.format", format!("{:?} is neither \"text\" nor \"json\"", self.log.format)));
         }
@@ -327,6 +338,8 @@ mod tests {
         assert!(e.contains("shutdown.drain_timeout"), "{e}");
         let e = Config::load(None, env(&[("VOXLINE_STORAGE__URL", "mysql://x")])).unwrap_err().to_string();
         assert!(e.contains("storage.url"), "{e}");
+        let e = Config::load(None, env(&[("VOXLINE_ENGINES__ASR_MODEL", "whisper-large")])).unwrap_err().to_string();
+        assert!(e.contains("engines.asr_model") && e.contains("whisper-tiny.en-q8_0"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }
 
