@@ -2,10 +2,13 @@
 //! Whisper worker, MiniLM, Piper) and N `voxline caller twilio` processes at once, each
 //! playing a caller-script fixture over real WebSockets on 127.0.0.1 in real time.
 //!
-//! Each step starts N callers 250 ms apart (a paced dialer) and waits for all of them.
-//! It passes when every call ends as its script expects and the response latency of all
-//! the step's replies (last caller audio -> first bot frame, from the stored timelines)
-//! has p95 <= 1.2 s. After the sweep, a second server with `[limits] max_calls` at the
+//! Each step starts N callers 250 ms apart and waits for all of them: a burst, every
+//! callee answering at once. With `VOXLINE_PIPELINE_MODE=steady` a step is N lines each
+//! placing three calls back to back, the lines' first answers spread over one call's
+//! length: N calls always live, at unrelated points in their scripts; each line's middle
+//! call counts. A step passes when every call ends as its script expects and the
+//! response latency of the counted replies (last caller audio -> first bot frame, from
+//! the stored timelines) has p95 <= 1.2 s. After the sweep, a second server with `[limits] max_calls` at the
 //! best passing step takes two calls more than that: what admission control does just
 //! above capacity. Prints one JSON line; progress goes to stderr.
 //!
@@ -28,6 +31,8 @@ const SCRIPTS: [&str; 8] = [
     "cod_early_yes.toml",
 ];
 const P95_LIMIT_MS: u64 = 1200;
+/// About one fixture call's length: the spread of the steady lines' first answers.
+const STEADY_CALL: Duration = Duration::from_secs(43);
 
 struct Server {
     child: Child,
@@ -103,29 +108,68 @@ fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
     (!sorted.is_empty()).then(|| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize])
 }
 
-/// Runs `calls` callers against `server`; the step's JSON.
+/// Plays `script` as one `voxline caller twilio` process; waits for it.
+fn play(media: &str, script: &'static str) -> (&'static str, std::process::Output) {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("audio-fixtures/calls");
+    let child = Command::new(env!("CARGO_BIN_EXE_voxline"))
+        .args(["caller", "twilio", media])
+        .arg(fixtures.join(script))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("voxline caller");
+    (script, child.wait_with_output().unwrap())
+}
+
+/// A burst: `calls` callers answering 250 ms apart, all at once. The step's JSON.
 fn step(server: &Server, calls: usize) -> Value {
     let cpu_before = cpu_seconds(server.child.id());
     let wall = Instant::now();
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("audio-fixtures/calls");
-    let mut callers = Vec::new();
-    for i in 0..calls {
-        if i > 0 {
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        let script = SCRIPTS[i % SCRIPTS.len()];
-        let child = Command::new(env!("CARGO_BIN_EXE_voxline"))
-            .args(["caller", "twilio", &server.media])
-            .arg(fixtures.join(script))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("voxline caller");
-        callers.push((script, child));
-    }
+    let lines: Vec<_> = (0..calls)
+        .map(|i| {
+            let media = server.media.clone();
+            let start = Duration::from_millis(250 * i as u64);
+            std::thread::spawn(move || {
+                std::thread::sleep(start);
+                play(&media, SCRIPTS[i % SCRIPTS.len()])
+            })
+        })
+        .collect();
+    let runs: Vec<_> = lines.into_iter().map(|l| (l.join().unwrap(), true)).collect();
+    summarise(server, calls, runs, cpu_before, wall)
+}
+
+/// Steady load: `lines` lines each placing three calls back to back, the lines' first
+/// answers spread evenly over one call's length, as a dialer's lines drift apart. Only
+/// each line's middle call, made while every line is busy, counts for latency.
+fn steady_step(server: &Server, lines: usize) -> Value {
+    let cpu_before = cpu_seconds(server.child.id());
+    let wall = Instant::now();
+    let handles: Vec<_> = (0..lines)
+        .map(|i| {
+            let media = server.media.clone();
+            let start = STEADY_CALL * i as u32 / lines as u32;
+            std::thread::spawn(move || {
+                std::thread::sleep(start);
+                (0..3).map(|k| (play(&media, SCRIPTS[(i + k) % SCRIPTS.len()]), k == 1)).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let runs: Vec<_> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    summarise(server, lines, runs, cpu_before, wall)
+}
+
+/// The step's figures from its callers' outputs; `counts` marks runs whose replies count.
+fn summarise(
+    server: &Server,
+    calls: usize,
+    runs: Vec<((&str, std::process::Output), bool)>,
+    cpu_before: f64,
+    wall: Instant,
+) -> Value {
     let (mut latencies, mut failed, mut refused) = (Vec::new(), Vec::new(), 0usize);
-    for (script, child) in callers {
-        let out = child.wait_with_output().unwrap();
+    let played = runs.len();
+    for ((script, out), counts) in runs {
         let summary: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         let closed = summary["closed"].as_str().unwrap_or("");
         if closed.contains("capacity") {
@@ -137,7 +181,7 @@ fn step(server: &Server, calls: usize) -> Value {
             failed.push(json!({"script": script, "closed": closed, "failures": summary["expect_failures"],
                 "stderr": String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")}));
         }
-        if let Some(id) = summary["call_id"].as_str() {
+        if let Some(id) = summary["call_id"].as_str().filter(|_| counts) {
             let record = get_json(&format!("{}/v1/calls/{id}", server.http));
             for e in record["timeline"].as_array().into_iter().flatten() {
                 if e["type"] == "latency" && e["stage"] == "response" {
@@ -149,10 +193,10 @@ fn step(server: &Server, calls: usize) -> Value {
     let wall = wall.elapsed().as_secs_f64();
     latencies.sort_unstable();
     let p95 = percentile(&latencies, 0.95);
-    let accepted = calls - refused;
+    let accepted = played - refused;
     let ok = failed.is_empty() && refused == 0 && p95.is_some_and(|p| p <= P95_LIMIT_MS);
     json!({
-        "calls": calls, "accepted": accepted, "refused": refused, "failed": failed.len(), "ok": ok,
+        "calls": calls, "played": played, "accepted": accepted, "refused": refused, "failed": failed.len(), "ok": ok,
         "replies": latencies.len(), "response_p50_ms": percentile(&latencies, 0.5), "response_p95_ms": p95,
         "response_max_ms": latencies.last(),
         "server_cpu_share": (cpu_seconds(server.child.id()) - cpu_before) / (wall * 2.0),
@@ -167,10 +211,11 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let steady = std::env::var("VOXLINE_PIPELINE_MODE").is_ok_and(|m| m == "steady");
     let server = Server::start("sweep", 1000);
     let (mut results, mut best) = (Vec::new(), 0);
     for &calls in &steps {
-        let result = step(&server, calls);
+        let result = if steady { steady_step(&server, calls) } else { step(&server, calls) };
         eprintln!("pipeline: {result}");
         let ok = result["ok"] == true;
         results.push(result);
@@ -182,7 +227,7 @@ fn main() {
     }
     let metrics = asr_queue_wait(&server.http);
     drop(server);
-    // Just above capacity: max_calls at the best step, two calls more offered.
+    // Just above capacity: max_calls at the best step, two calls more offered at once.
     let limit = best.max(1);
     let admission = {
         let server = Server::start("admission", limit);
@@ -190,11 +235,12 @@ fn main() {
         eprintln!("pipeline admission (max_calls {limit}): {result}");
         result
     };
+    let mode = if steady { "steady" } else { "burst" };
     println!(
         "{}",
-        json!({"bench": "load_full_pipeline", "cores": 2, "p95_limit_ms": P95_LIMIT_MS, "max_calls_ok": best,
-            "steps": results, "admission": {"max_calls": limit, "offered": limit + 2, "step": admission},
-            "asr_queue_wait": metrics})
+        json!({"bench": "load_full_pipeline", "mode": mode, "cores": 2, "p95_limit_ms": P95_LIMIT_MS,
+            "max_calls_ok": best, "steps": results,
+            "admission": {"max_calls": limit, "offered": limit + 2, "step": admission}, "asr_queue_wait": metrics})
     );
 }
 
