@@ -81,9 +81,10 @@ const ASR_BACKLOG_REFUSE: usize = 4;
 pub const READ_BUFFER: usize = 4 * 1024;
 
 /// Most concurrent calls when `limits.max_calls` is 0: what one Whisper worker on a
-/// 2-core machine serves with every call ending as expected and p95 replies near 1.1 s
-/// (`cargo bench --bench pipeline`, BENCHMARKS.md).
-const DEFAULT_MAX_CALLS: usize = 4;
+/// 2-core machine serves in steady load with every call ending as expected and replies
+/// at p95 <= 1.2 s (`VOXLINE_PIPELINE_MODE=steady cargo bench --bench pipeline`,
+/// BENCHMARKS.md). Callees answering all at once queue at the decoder: the dialer paces.
+const DEFAULT_MAX_CALLS: usize = 8;
 
 impl Shared {
     /// Loads the engines, flows, classifier and store once for the process. Relative
