@@ -11,4 +11,5 @@ pub mod metrics;
 pub mod recording;
 pub mod serve;
 pub mod signature;
+pub mod sip;
 pub mod ws;
