@@ -60,6 +60,7 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut cfg = Config::default();
     cfg.http.listen = "127.0.0.1:0".into();
+    cfg.sip.listen = String::new();
     cfg.storage.url = format!("sqlite://{}/load.db", dir.display());
     cfg.limits.max_calls = 100_000;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -71,7 +72,7 @@ fn main() {
         .expect("server state");
     let (tx, rx) = std::sync::mpsc::channel();
     runtime.spawn(async move {
-        let _ = serve(shared, move |addr| tx.send(addr).unwrap(), || {}).await;
+        let _ = serve(shared, move |addr, _| tx.send(addr).unwrap(), || {}).await;
     });
     let addr = rx.recv().unwrap();
     let url = format!("ws://{addr}/media/twilio");

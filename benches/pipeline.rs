@@ -49,6 +49,7 @@ impl Server {
             .arg("serve")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("VOXLINE_HTTP__LISTEN", "127.0.0.1:0")
+            .env("VOXLINE_SIP__LISTEN", "127.0.0.1:0")
             .env("VOXLINE_STORAGE__URL", format!("sqlite://{}/bench.db", dir.display()))
             .env("VOXLINE_LIMITS__MAX_CALLS", max_calls.to_string())
             .env("VOXLINE_LOG", "warn")

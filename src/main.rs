@@ -440,7 +440,12 @@ fn default_threads() -> usize {
 
 /// Logs on stderr at $VOXLINE_LOG (else `default`), as text or one JSON object per line.
 fn init_logging(default: &str, json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VOXLINE_LOG").unwrap_or_else(|_| default.into());
+    let mut spec = std::env::var("VOXLINE_LOG").unwrap_or_else(|_| default.into());
+    // rsipstack logs every SIP message at info: only its warnings, unless asked by name.
+    if !spec.contains("rsipstack") {
+        spec.push_str(",rsipstack=warn");
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|_| default.into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().with_current_span(true).with_span_list(false).init();
@@ -599,13 +604,16 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let config_dir = config_dir(path.as_deref());
             let shared = runtime.block_on(voxline::io::serve::Shared::load(cfg, &config_dir, &models, &prompts))?;
-            let ready = |addr: std::net::SocketAddr| {
+            let ready = |addr: std::net::SocketAddr, sip: Option<std::net::SocketAddr>| {
                 println!("voxline serve: http://{addr}");
                 println!("  health        http://{addr}/healthz  (ready: /readyz)  metrics: /metrics");
                 println!("  calls API     http://{addr}/v1/calls");
                 println!("  twilio voice  http://{addr}/twilio/voice  (webhook, answers TwiML)");
                 for carrier in voxline::io::ws::Carrier::ALL {
                     println!("  {:13} ws://{addr}/media/{}", format!("{} media", carrier.name()), carrier.name());
+                }
+                if let Some(sip) = sip {
+                    println!("  sip           sip:{sip}  (UDP and TCP)");
                 }
                 let _ = std::io::Write::flush(&mut std::io::stdout());
             };

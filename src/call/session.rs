@@ -77,6 +77,8 @@ pub struct Call {
     no_input_at: Option<Duration>,
     respond_from: Option<u64>,
 
+    /// Since when the far end holds the call.
+    held_since: Option<Duration>,
     preroll: VecDeque<f32>,
     user: Option<UserTurn>,
     transcript: Vec<TranscriptLine>,
@@ -114,6 +116,7 @@ impl Call {
             ended: false,
             no_input_at: None,
             respond_from: None,
+            held_since: None,
             preroll: VecDeque::new(),
             user: None,
             transcript: Vec::new(),
@@ -146,6 +149,9 @@ impl Call {
         }
         let listening = self.user.as_ref().map(|_| self.now + FRAME);
         let asr_deadline = self.asr.values().map(|(_, sent)| *sent + self.asr_timeout()).min();
+        if self.held_since.is_some() {
+            return asr_deadline;
+        }
         [
             self.next_frame_at,
             self.no_input_due(),
@@ -197,6 +203,8 @@ impl Call {
                 self.started_at = self.now;
                 self.greet_at = Some(self.now + Duration::from_millis(self.cfg.wait_for_callee_ms as u64));
             }
+            // Held: the line carries hold music or nothing the bot should act on.
+            Input::Audio(_) | Input::Dtmf(_) if self.held_since.is_some() => {}
             Input::Audio(frame) => self.on_audio(frame),
             Input::Dtmf(digit) => self.on_dtmf(digit),
             Input::Asr { id, text } => self.on_asr(id, text),
@@ -208,6 +216,7 @@ impl Call {
                 }
             }
             Input::MarkPlayed(_) | Input::Timeout => {}
+            Input::Hold(on) => self.on_hold(on),
             Input::HangUp => {
                 let outcome = self.ending.take().map_or(Outcome::NoResponse, |e| e.outcome);
                 self.emit(Event::Outcome { code: outcome.code() });
@@ -708,8 +717,41 @@ impl Call {
         self.respond(turn);
     }
 
+    /// Hold freezes the call: caller audio is ignored, nothing plays, and when it resumes
+    /// every pending deadline moves on by the time held.
+    fn on_hold(&mut self, on: bool) {
+        match (on, self.held_since) {
+            (true, None) => {
+                self.held_since = Some(self.now);
+                // A turn half heard before the hold is dropped, not answered later.
+                self.user = None;
+                self.emit(Event::Hold { on: true });
+            }
+            (false, Some(since)) => {
+                self.held_since = None;
+                let held = self.now.saturating_sub(since);
+                for t in
+                    [&mut self.greet_at, &mut self.no_input_at, &mut self.next_frame_at, &mut self.tts_waiting_since]
+                {
+                    if let Some(t) = t.as_mut() {
+                        *t += held;
+                    }
+                }
+                if let Some(p) = self.pause.as_mut() {
+                    p.since += held;
+                }
+                self.emit(Event::Hold { on: false });
+            }
+            _ => {}
+        }
+    }
+
     fn tick(&mut self) {
         if self.ended {
+            return;
+        }
+        if self.held_since.is_some() {
+            self.expire_asr();
             return;
         }
         if self.greet_due().is_some_and(|t| self.now >= t) {

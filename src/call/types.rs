@@ -30,6 +30,9 @@ pub enum Input {
     },
     /// The carrier reports a mark as played.
     MarkPlayed(String),
+    /// The far end put the call on hold (`true`) or took it off (`false`): while held the
+    /// bot neither speaks nor listens, and its timers stand still.
+    Hold(bool),
     /// The caller hung up.
     HangUp,
     /// `poll_timeout` was reached.
@@ -144,6 +147,10 @@ pub enum Event {
     },
     Dtmf {
         digit: String,
+    },
+    /// The far end held the call (`on`) or resumed it.
+    Hold {
+        on: bool,
     },
     Handoff {
         reason: String,

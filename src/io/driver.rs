@@ -24,6 +24,8 @@ pub enum TransportEvent {
     Dtmf(char),
     /// The carrier played up to this mark (or cleared it).
     MarkPlayed(String),
+    /// The far end held the call (SIP `sendonly`/`inactive`) or resumed it.
+    Hold(bool),
     /// The caller hung up or the stream closed.
     HangUp,
 }
@@ -99,6 +101,7 @@ pub async fn drive(
                 Some(TransportEvent::Audio(frame)) => Input::Audio(frame),
                 Some(TransportEvent::Dtmf(digit)) => Input::Dtmf(digit),
                 Some(TransportEvent::MarkPlayed(name)) => Input::MarkPlayed(name),
+                Some(TransportEvent::Hold(on)) => Input::Hold(on),
                 Some(TransportEvent::HangUp) | None => {
                     transport_open = false;
                     report.transport_lost = true;

@@ -9,6 +9,7 @@ pub mod engines;
 pub mod http_client;
 pub mod metrics;
 pub mod recording;
+pub mod rtp;
 pub mod serve;
 pub mod signature;
 pub mod sip;

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use super::api;
-use super::driver::{drive, CallReport, EngineHub};
+use super::driver::{drive, CallReport, EngineHub, TransportCommand, TransportEvent};
 use super::engines::{LiveEngines, ServerEngines};
 use super::metrics::Metrics;
 use super::recording::Recorder;
@@ -67,7 +67,7 @@ pub struct Shared {
     /// The static prompts are rendered.
     warm: AtomicBool,
     /// Flips to true at the end of the drain: live streams end their calls.
-    stop: watch::Receiver<bool>,
+    pub(super) stop: watch::Receiver<bool>,
     pub(super) base_url: String,
 }
 
@@ -167,12 +167,12 @@ impl Shared {
     }
 }
 
-/// Serves until SIGTERM/SIGINT, then drains. `ready` gets the bound address (the config
-/// may ask for port 0); `warm` is called once the flows' static prompts are rendered
-/// (`/readyz` says ready from then on).
+/// Serves until SIGTERM/SIGINT, then drains. `ready` gets the bound HTTP address and the
+/// SIP listener's, if any (the config may ask for port 0); `warm` is called once the
+/// flows' static prompts are rendered (`/readyz` says ready from then on).
 pub async fn serve(
     mut shared: Shared,
-    ready: impl FnOnce(SocketAddr),
+    ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
     warm: impl FnOnce() + Send + 'static,
 ) -> Result<(), ServeError> {
     let addr = shared.cfg.listen();
@@ -207,7 +207,8 @@ pub async fn serve(
         tracing::info!(prompts = statics.len(), "static prompts rendered");
         warm();
     });
-    ready(bound);
+    let sip = super::sip::uas::start(shared.clone()).await?;
+    ready(bound, sip);
     let draining = shared.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -272,7 +273,7 @@ async fn media(
         return (StatusCode::NOT_FOUND, format!("no media endpoint for {carrier:?}")).into_response();
     };
     if shared.draining.load(Ordering::SeqCst) {
-        refused(&shared, carrier, "draining");
+        refused(&shared, carrier.name(), "draining");
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
     let mut signed = false;
@@ -282,7 +283,7 @@ async fn media(
         let signature = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
         if !twilio_signature_valid(token, signature, &url, &[]) {
             tracing::warn!(url, "refused a Twilio stream: bad or missing X-Twilio-Signature");
-            refused(&shared, carrier, "bad_signature");
+            refused(&shared, carrier.name(), "bad_signature");
             return (StatusCode::FORBIDDEN, "bad signature").into_response();
         }
         signed = true;
@@ -298,18 +299,34 @@ async fn media(
         .on_upgrade(move |socket| carrier_call(shared, carrier, socket, query, signed))
 }
 
-fn refused(shared: &Shared, carrier: Carrier, reason: &str) {
-    shared.metrics.inc("voxline_calls_refused_total", &[("transport", carrier.name()), ("reason", reason)]);
+fn refused(shared: &Shared, transport: &str, reason: &str) {
+    shared.metrics.inc("voxline_calls_refused_total", &[("transport", transport), ("reason", reason)]);
 }
 
-/// Decrements the live-call count however the call ends.
-struct Live(Arc<Shared>, Carrier);
+/// A live call counted against the limits; the count drops however the call ends.
+pub(super) struct Live(Arc<Shared>, &'static str);
 
 impl Drop for Live {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::SeqCst);
-        self.0.metrics.gauge_add("voxline_calls_active", &[("transport", self.1.name())], -1);
+        self.0.metrics.gauge_add("voxline_calls_active", &[("transport", self.1)], -1);
     }
+}
+
+/// Admission: a call beyond capacity is refused before it costs anything: beyond
+/// `max_calls`, or while recognition is already behind for the calls that are live.
+/// The error is the reason (`capacity`, `asr_behind`).
+pub(super) fn admit(shared: &Arc<Shared>, transport: &'static str) -> Result<Live, &'static str> {
+    let behind = shared.engines.asr_backlog() >= ASR_BACKLOG_REFUSE;
+    if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.max_calls() || behind {
+        shared.active.fetch_sub(1, Ordering::SeqCst);
+        let reason = if behind { "asr_behind" } else { "capacity" };
+        tracing::warn!(transport, max = shared.max_calls(), reason, "refused a call: at capacity");
+        refused(shared, transport, reason);
+        return Err(reason);
+    }
+    shared.metrics.gauge_add("voxline_calls_active", &[("transport", transport)], 1);
+    Ok(Live(shared.clone(), transport))
 }
 
 async fn close_with(socket: &mut WebSocket, code: u16, reason: &str) {
@@ -323,19 +340,10 @@ async fn carrier_call(
     query: BTreeMap<String, String>,
     signed: bool,
 ) {
-    // Admission: a call beyond capacity is refused before it costs anything: beyond
-    // `max_calls`, or while recognition is already behind for the calls that are live.
-    let behind = shared.engines.asr_backlog() >= ASR_BACKLOG_REFUSE;
-    if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.max_calls() || behind {
-        shared.active.fetch_sub(1, Ordering::SeqCst);
-        let reason = if behind { "asr_behind" } else { "capacity" };
-        tracing::warn!(transport = carrier.name(), max = shared.max_calls(), reason, "refused a stream: at capacity");
-        refused(&shared, carrier, reason);
+    let Ok(_live) = admit(&shared, carrier.name()) else {
         close_with(&mut socket, 1013, "at capacity, try again later").await;
         return;
-    }
-    shared.metrics.gauge_add("voxline_calls_active", &[("transport", carrier.name())], 1);
-    let _live = Live(shared.clone(), carrier);
+    };
     let mut codec = carrier.server_codec();
     let mut start = match stream::await_start(&mut socket, codec.as_mut()).await {
         Ok(start) => start,
@@ -367,12 +375,12 @@ fn stream_error(shared: &Shared, carrier: Carrier, kind: &str) {
     shared.metrics.inc("voxline_stream_errors_total", &[("transport", carrier.name()), ("kind", kind)]);
 }
 
-/// A stream's call, ready to run.
-struct Prepared {
-    id: String,
-    flow: String,
-    context: serde_json::Value,
-    call: Call,
+/// A call, ready to run.
+pub(super) struct Prepared {
+    pub id: String,
+    pub flow: String,
+    pub context: serde_json::Value,
+    pub call: Call,
 }
 
 /// The call a stream's parameters ask for: `call_id` of a call created with
@@ -386,6 +394,18 @@ async fn prepare(shared: &Shared, carrier: Carrier, start: &StreamStart, signed:
         Carrier::Vonage => "the websocket:connected headers",
         Carrier::Jambonz => "metadata",
     };
+    resolve(shared, params, origin, signed).await
+}
+
+/// The call `params` ask for: `call_id` of a pending call (with its `token` unless the
+/// transport vouches for the caller), or `flow` plus `context` (JSON). Errors name the
+/// parameter at fault, as found in `origin`.
+pub(super) async fn resolve(
+    shared: &Shared,
+    params: &BTreeMap<String, String>,
+    origin: &str,
+    signed: bool,
+) -> Result<Prepared, String> {
     let (id, flow, context) = if let Some(id) = params.get("call_id") {
         let record = shared
             .store
@@ -435,6 +455,37 @@ async fn session(
     start: StreamStart,
     prepared: Prepared,
 ) {
+    let carrier_call_id = start.carrier_call_id.clone();
+    run_call(shared, carrier.name(), carrier_call_id, prepared, move |events, commands, recorder| async move {
+        let end = stream::run(socket, codec, &start, events, commands, recorder).await;
+        TransportEnd { reason: end.reason, frames_sent: end.frames_sent, media: None }
+    })
+    .await
+}
+
+/// How a call's transport ended.
+pub(super) struct TransportEnd {
+    /// Why it closed.
+    pub reason: String,
+    /// Bot audio frames (20 ms) it sent.
+    pub frames_sent: u64,
+    /// Transport figures kept with the call's summary (`media`: RTP loss and jitter).
+    pub media: Option<serde_json::Value>,
+}
+
+/// Runs a prepared call over a transport: the record goes live, the driver and the
+/// transport run until the call ends, and the outcome is stored. `transport` gets the
+/// driver's channels and the recorder (when recording).
+pub(super) async fn run_call<F, Fut>(
+    shared: Arc<Shared>,
+    transport: &'static str,
+    carrier_call_id: String,
+    prepared: Prepared,
+    run_transport: F,
+) where
+    F: FnOnce(mpsc::Sender<TransportEvent>, mpsc::Receiver<TransportCommand>, Option<Recorder>) -> Fut,
+    Fut: std::future::Future<Output = TransportEnd>,
+{
     let Prepared { id, flow, context, call } = prepared;
     // Recorded when the config says so, unless the call's context withholds consent.
     let consent = context.get("recording_consent").and_then(|v| v.as_bool()) != Some(false);
@@ -451,8 +502,8 @@ async fn session(
         id: id.clone(),
         flow: flow.clone(),
         context,
-        transport: carrier.name().into(),
-        carrier_call_id: start.carrier_call_id.clone(),
+        transport: transport.into(),
+        carrier_call_id: carrier_call_id.clone(),
         started_at: timestamp(chrono::Utc::now()),
         recording_path,
         consent: shared.cfg.recording.enabled && consent,
@@ -461,8 +512,8 @@ async fn session(
         tracing::error!(error = %e, "call record not written");
         shared.metrics.inc("voxline_store_errors_total", &[]);
     }
-    shared.metrics.inc("voxline_calls_total", &[("transport", carrier.name()), ("flow", &flow)]);
-    tracing::info!(flow, carrier_call_id = %start.carrier_call_id, "call started");
+    shared.metrics.inc("voxline_calls_total", &[("transport", transport), ("flow", &flow)]);
+    tracing::info!(flow, carrier_call_id = %carrier_call_id, "call started");
     let (event_tx, event_rx) = mpsc::channel(256);
     let (command_tx, command_rx) = mpsc::channel(256);
     let driver = tokio::spawn(drive(call, shared.hub.clone(), event_rx, command_tx).in_current_span());
@@ -471,11 +522,11 @@ async fn session(
     // At the end of a shutdown drain the call is hung up like a caller hang-up.
     let end_of_drain = tokio::spawn(async move {
         if stop.wait_for(|s| *s).await.is_ok() {
-            let _ = hang_up.send(super::driver::TransportEvent::HangUp).await;
+            let _ = hang_up.send(TransportEvent::HangUp).await;
         }
     });
-    let end = stream::run(socket, codec, &start, event_tx, command_rx, recorder).await;
-    shared.metrics.add("voxline_bot_frames_total", &[("transport", carrier.name())], end.frames_sent);
+    let end = run_transport(event_tx, command_rx, recorder).await;
+    shared.metrics.add("voxline_bot_frames_total", &[("transport", transport)], end.frames_sent);
     let closed = end.reason;
     end_of_drain.abort();
     let report = match driver.await {
@@ -496,7 +547,14 @@ async fn session(
         handoff: report.handoff.as_ref().and_then(|h| serde_json::to_value(h).ok()),
         closed,
         transcript: crate::sim::transcript(&report.events),
-        summary: serde_json::to_value(crate::sim::summarize(&report.events, &report.bot_frames_ms)).unwrap_or_default(),
+        summary: {
+            let mut summary =
+                serde_json::to_value(crate::sim::summarize(&report.events, &report.bot_frames_ms)).unwrap_or_default();
+            if let (Some(media), Some(map)) = (end.media, summary.as_object_mut()) {
+                map.insert("media".into(), media);
+            }
+            summary
+        },
         slots: report.slots.clone(),
         timeline: report.events.iter().filter_map(|e| serde_json::to_value(e).ok()).collect(),
     };

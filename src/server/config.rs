@@ -33,6 +33,37 @@ pub struct Config {
     pub engines: Engines,
     pub shutdown: Shutdown,
     pub log: Log,
+    pub sip: Sip,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sip {
+    /// UDP and TCP listener; empty: no SIP.
+    pub listen: String,
+    /// Address written into SDP and Contact; empty: the listen address.
+    pub public_ip: String,
+    /// `"LOW-HIGH"`: RTP on even ports, RTCP on the odd one above.
+    pub rtp_ports: String,
+    /// Hang up after this long without media from the far end.
+    pub rtp_timeout: String,
+    /// Ring (180) this long before answering an inbound call.
+    pub answer_after: String,
+    /// Inbound calls by the To user, for calls that name no call or flow themselves.
+    pub dialplan: Vec<DialplanEntry>,
+}
+
+/// One dialplan line: calls to `user` run `flow` with `context`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialplanEntry {
+    pub user: String,
+    pub flow: String,
+    #[serde(default)]
+    pub context: serde_json::Value,
+    /// Overrides `sip.answer_after` for this number.
+    #[serde(default)]
+    pub answer_after: Option<String>,
 }
 
 /// The Whisper models the manifest provides.
@@ -231,6 +262,29 @@ impl Config {
                 "engines.asr_model",
                 format!("{:?}: one of {}", self.engines.asr_model, ASR_MODELS.join(", ")),
             ));
+        }
+        if !self.sip.listen.is_empty() {
+            self.sip
+                .listen
+                .parse::<SocketAddr>()
+                .map_err(|e| bad("sip.listen", format!("{:?}: {e}", self.sip.listen)))?;
+        }
+        if !self.sip.public_ip.is_empty() {
+            self.sip
+                .public_ip
+                .parse::<std::net::IpAddr>()
+                .map_err(|e| bad("sip.public_ip", format!("{:?}: {e}", self.sip.public_ip)))?;
+        }
+        crate::io::rtp::ports::PortPool::parse(&self.sip.rtp_ports).map_err(|e| bad("sip.rtp_ports", e.to_string()))?;
+        parse_duration(&self.sip.rtp_timeout).map_err(|reason| bad("sip.rtp_timeout", reason))?;
+        parse_duration(&self.sip.answer_after).map_err(|reason| bad("sip.answer_after", reason))?;
+        for (i, entry) in self.sip.dialplan.iter().enumerate() {
+            if let Some(after) = &entry.answer_after {
+                parse_duration(after).map_err(|reason| bad(&format!("sip.dialplan[{i}].answer_after"), reason))?;
+            }
+            if !entry.context.is_object() && !entry.context.is_null() {
+                return Err(bad(&format!("sip.dialplan[{i}].context"), "must be a table".into()));
+            }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(bad("log.format", format!("{:?} is neither \"text\" nor \"json\"", self.log.format)));

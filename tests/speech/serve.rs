@@ -28,6 +28,7 @@ impl Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_voxline"));
         cmd.arg("--models").arg(&models().root).arg("serve").current_dir(env!("CARGO_MANIFEST_DIR"));
         cmd.env("VOXLINE_HTTP__LISTEN", "127.0.0.1:0")
+            .env("VOXLINE_SIP__LISTEN", "127.0.0.1:0")
             // Engine timings too: a failing test prints the log.
             .env("VOXLINE_LOG", "info,voxline::io::engines=debug,voxline::engines=debug")
             .env("VOXLINE_STORAGE__URL", format!("sqlite://{}/voxline.db", dir.display()));

@@ -1,4 +1,5 @@
-//! SIP: the pure wire formats voxline itself writes (SDP); signalling and RTP sockets
-//! come with the SIP listener.
+//! SIP: the SDP voxline writes (a pure codec) and the listener of `voxline serve`
+//! (signalling by rsipstack, media by [`crate::io::rtp`]).
 
 pub mod sdp;
+pub mod uas;

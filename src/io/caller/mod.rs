@@ -18,7 +18,11 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::http_client::{self, HttpError};
 use super::ws::{Carrier, Heard, WsFrame};
-use crate::sim::{expectation_failures, load_audio, CallerScript, Cue, SimError};
+use crate::sim::{expectation_failures, load_audio, CallerScript, SimError};
+use turns::{DoneRule, TurnTaker};
+
+pub mod rtp;
+pub mod turns;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CallerError {
@@ -53,7 +57,6 @@ pub struct CallerOptions {
 /// What the caller's side did, added to the call's summary.
 #[derive(Debug, Default)]
 struct CallerSide {
-    turns_sent: usize,
     bot_audio_ms: u64,
     marks_echoed: usize,
     clears: usize,
@@ -67,13 +70,11 @@ enum Played {
 
 /// Longest call the client stays on the line.
 const MAX_CALL: Duration = Duration::from_secs(180);
-/// Bot silence after which the bot counts as done with its turn, once the mark after the
-/// turn's last sentence (`TURN.INDEX.end`) has played: a bot paused for a barge-in, or
-/// between sentences while the next renders, is not done...
-const BOT_DONE_AFTER: Duration = Duration::from_millis(500);
-/// ...or after this much silence whatever the marks say: longer than any barge-in pause
-/// (recognition times out after 5 s).
-const BOT_SILENT_AFTER: Duration = Duration::from_secs(8);
+/// The bot is done with its turn after 500 ms of silence once the mark after the turn's
+/// last sentence (`TURN.INDEX.end`) has played (a bot paused for a barge-in, or between
+/// sentences while the next renders, is not done), or after 8 s whatever the marks say:
+/// longer than any barge-in pause (recognition times out after 5 s).
+const MARKED_DONE: DoneRule = DoneRule { quiet: Duration::from_millis(500), quiet_open: Duration::from_secs(8) };
 /// How long the call record may take to be written after the stream closed.
 const RECORD_WAIT: Duration = Duration::from_secs(10);
 
@@ -147,12 +148,7 @@ pub async fn run(opts: CallerOptions) -> Result<Value, CallerError> {
     let mut queue: VecDeque<Played> = VecDeque::new();
     let mut tick = interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    // The caller's side: the turn being spoken and where it is, the next turn to start.
-    let mut speaking: Option<(Vec<f32>, usize)> = None;
-    let mut next_turn = 0usize;
-    let mut turn_due: Option<Instant> =
-        turns.first().filter(|t| t.1.is_none()).map(|t| began + Duration::from_millis(t.2));
-    let (mut bot_started, mut bot_last_audio): (Option<Instant>, Option<Instant>) = (None, None);
+    let mut caller = TurnTaker::new(turns, frame_len, MARKED_DONE, began);
     // Bot audio has come since the last end-of-turn mark: the bot's turn is still open.
     let mut turn_open = false;
     heard.closed = match refused {
@@ -211,47 +207,14 @@ pub async fn run(opts: CallerOptions) -> Result<Value, CallerError> {
                         heard.marks_echoed += 1;
                     }
                     let mut bot = vec![0f32; frame_len];
+                    let mut played = false;
                     if let Some(Played::Audio(frame)) = queue.front() {
-                        if frame.iter().fold(0f32, |m, s| m.max(s.abs())) > 0.01 {
-                            bot_started.get_or_insert(now);
-                            bot_last_audio = Some(now);
-                        }
                         bot[..frame.len().min(frame_len)].copy_from_slice(&frame[..frame.len().min(frame_len)]);
                         heard.bot_audio_ms += 20;
                         queue.pop_front();
+                        played = true;
                     }
-                    // Start the next turn when its cue comes.
-                    if speaking.is_none() && turn_due.is_none() {
-                        if let Some((_, Some(cue), delay)) = turns.get(next_turn) {
-                            let from = match cue {
-                                Cue::BotStart => bot_started,
-                                Cue::BotDone => bot_last_audio.filter(|t| {
-                                    let silent = now - *t;
-                                    queue.is_empty()
-                                        && silent >= BOT_DONE_AFTER
-                                        && (!turn_open || silent >= BOT_SILENT_AFTER)
-                                }),
-                            };
-                            turn_due = from.map(|t| t + Duration::from_millis(*delay));
-                        }
-                    }
-                    if turn_due.is_some_and(|due| now >= due) && speaking.is_none() {
-                        turn_due = None;
-                        speaking = turns.get(next_turn).map(|t| (t.0.clone(), 0));
-                        next_turn += 1;
-                        heard.turns_sent += 1;
-                        (bot_started, bot_last_audio) = (None, None);
-                    }
-                    // Send 20 ms of the caller: the turn's audio, else line silence.
-                    let mut frame = vec![0f32; frame_len];
-                    if let Some((audio, pos)) = speaking.as_mut() {
-                        let end = (*pos + frame_len).min(audio.len());
-                        frame[..end - *pos].copy_from_slice(&audio[*pos..end]);
-                        *pos = end;
-                        if *pos >= audio.len() {
-                            speaking = None;
-                        }
-                    }
+                    let frame = caller.tick(now, played.then_some(&bot[..]), turn_open, !queue.is_empty());
                     if let Some(w) = wav.as_mut() {
                         for (&c, &b) in frame.iter().zip(&bot) {
                             let pcm = |s: f32| (s.clamp(-1.0, 1.0) * 32767.0) as i16;
@@ -279,7 +242,7 @@ pub async fn run(opts: CallerOptions) -> Result<Value, CallerError> {
     };
     let fields = [
         ("call_id", json!(call_id)),
-        ("turns_sent", json!(heard.turns_sent)),
+        ("turns_sent", json!(caller.turns_sent)),
         ("bot_audio_ms", json!(heard.bot_audio_ms)),
         ("marks_echoed", json!(heard.marks_echoed)),
         ("clears", json!(heard.clears)),
