@@ -398,6 +398,29 @@ mod tests {
     }
 
     #[test]
+    fn the_sip_section_and_its_dialplan() {
+        let dir = std::env::temp_dir().join(format!("voxline-config-sip-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("voxline.toml");
+        let text = "[sip]\nlisten = \"127.0.0.1:5070\"\n[[sip.dialplan]]\nuser = \"1000\"\nflow = \"cod\"\n\
+                    answer_after = \"2s\"\ncontext = { order = { id = \"A1\" } }\n";
+        std::fs::write(&path, text).unwrap();
+        let cfg = Config::load(Some(&path), Vec::new()).unwrap();
+        assert_eq!((cfg.sip.listen.as_str(), cfg.sip.rtp_ports.as_str()), ("127.0.0.1:5070", "20000-20999"));
+        let entry = &cfg.sip.dialplan[0];
+        assert_eq!((entry.user.as_str(), entry.flow.as_str()), ("1000", "cod"));
+        assert_eq!(entry.context["order"]["id"], "A1");
+        for (key, value) in [("RTP_PORTS", "20001"), ("LISTEN", "sip.example.com"), ("RTP_TIMEOUT", "forever")] {
+            let e = Config::load(None, env(&[(&format!("VOXLINE_SIP__{key}"), value)])).unwrap_err().to_string();
+            assert!(e.contains(&format!("sip.{}", key.to_lowercase())), "{e}");
+        }
+        std::fs::write(&path, "[[sip.dialplan]]\nuser = \"1\"\nflow = \"cod\"\nanswer_after = \"soon\"\n").unwrap();
+        let e = Config::load(Some(&path), Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("sip.dialplan[0].answer_after"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));

@@ -46,6 +46,11 @@ pub enum Act {
         digit: char,
         at: Cue,
     },
+    /// The far end holds (`on`) or resumes the call.
+    Hold {
+        on: bool,
+        at: Cue,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -156,7 +161,7 @@ pub fn run(script: &[Act], opts: Options) -> Run {
         for slot in acts.iter_mut() {
             let Some(act) = slot.clone() else { continue };
             let cue = match &act {
-                Act::Say { at, .. } | Act::Noise { at, .. } | Act::Dtmf { at, .. } => *at,
+                Act::Say { at, .. } | Act::Noise { at, .. } | Act::Dtmf { at, .. } | Act::Hold { at, .. } => *at,
             };
             let start = match cue {
                 Cue::AfterBot(n, d) => bot_turn_ends.get(n as usize - 1).map(|e| e + d),
@@ -173,6 +178,7 @@ pub fn run(script: &[Act], opts: Options) -> Run {
                         spoken.push(Speaking { start_ms: s, end_ms: s + ms, text: "", noise: true })
                     }
                     Act::Dtmf { digit, .. } => call.handle_input(now, Input::Dtmf(digit)),
+                    Act::Hold { on, .. } => call.handle_input(now, Input::Hold(on)),
                 }
                 *slot = None;
             }

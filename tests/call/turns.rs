@@ -1,4 +1,4 @@
-use voxline::call::{Event, StageLatency};
+use voxline::call::{Event, StageLatency, TimedEvent};
 use voxline::dialogue::Outcome;
 
 use crate::harness::{run, Act, AsrDouble, Cue, Options};
@@ -257,4 +257,34 @@ fn the_greeting_waits_for_a_slow_hello_to_be_recognised() {
     let heard = r.first(|e| matches!(e, Event::AsrFinal { .. })).expect("hello recognised");
     let greeting = r.first(|e| matches!(e, Event::BotSay { .. })).expect("greeted");
     assert!(heard.at_ms > 1200 && greeting.at_ms == heard.at_ms, "{} {}", heard.at_ms, greeting.at_ms);
+}
+
+#[test]
+fn hold_freezes_the_call_and_unhold_resumes_it() {
+    let r = run(
+        &[
+            Act::Hold { on: true, at: Cue::DuringBot(1, 1000) },
+            // Heard on hold (music, the caller talking to someone else): ignored.
+            Act::Say { text: "no cancel it", ms: 900, at: Cue::At(6000) },
+            Act::Hold { on: false, at: Cue::At(20_000) },
+            Act::Say { text: "yes", ms: 400, at: Cue::AfterBot(1, 500) },
+        ],
+        Options { max_ms: 40_000, ..Default::default() },
+    );
+    let held = r.first(|e| matches!(e, Event::Hold { on: true })).expect("held").at_ms;
+    let resumed = r.first(|e| matches!(e, Event::Hold { on: false })).expect("resumed").at_ms;
+    assert_eq!(resumed, 20_000);
+    let during: Vec<u64> = r.bot_frames.iter().map(|f| f.0).filter(|at| *at > held && *at < resumed).collect();
+    assert!(during.is_empty(), "silent while held ({held}..{resumed}): {during:?}");
+    assert!(r.bot_frames.iter().any(|(at, _)| *at >= resumed), "the greeting goes on after the hold");
+    assert_eq!(r.count(|e| matches!(e, Event::SpeechStart)), 1, "only the answer after the hold is heard");
+    // 18 s on hold is no silence from the caller: no "are you still there?" meanwhile.
+    let said: Vec<&TimedEvent> = r
+        .events
+        .iter()
+        .filter(|e| matches!(e.event, Event::BotSay { .. }) && e.at_ms > held && e.at_ms < resumed)
+        .collect();
+    assert!(said.is_empty(), "{said:?}");
+    let stop = r.first(|e| matches!(e, Event::PlayoutStop { .. })).unwrap();
+    assert!(matches!(&stop.event, Event::PlayoutStop { reason: "done", .. }), "{:?}", stop.event);
 }

@@ -10,5 +10,6 @@ mod flows;
 mod intents;
 mod serve;
 mod simulate;
+mod sip;
 mod tts;
 mod vad;

@@ -14,19 +14,30 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::common::{fixtures, models};
 
 /// A running server, stopped on every exit path; its store is removed with it.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    http: String,
+    pub(crate) http: String,
     media: BTreeMap<String, String>,
-    dir: PathBuf,
+    /// The SIP listener (UDP and TCP).
+    pub(crate) sip: String,
+    pub(crate) dir: PathBuf,
 }
 
 impl Server {
-    fn start(env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start(env: &[(&str, &str)]) -> Server {
+        Self::start_with(env, "")
+    }
+
+    /// With `config` (TOML) as its config file.
+    pub(crate) fn start_with(env: &[(&str, &str)], config: &str) -> Server {
         let dir = std::env::temp_dir().join(format!("voxline-serve-{}-{}", std::process::id(), uuid_ish()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_voxline"));
         cmd.arg("--models").arg(&models().root).arg("serve").current_dir(env!("CARGO_MANIFEST_DIR"));
+        if !config.is_empty() {
+            std::fs::write(dir.join("voxline.toml"), config).unwrap();
+            cmd.arg("--config").arg(dir.join("voxline.toml"));
+        }
         cmd.env("VOXLINE_HTTP__LISTEN", "127.0.0.1:0")
             .env("VOXLINE_SIP__LISTEN", "127.0.0.1:0")
             // Engine timings too: a failing test prints the log.
@@ -42,7 +53,7 @@ impl Server {
         // until the static prompts are rendered, so calls meet the warm cache a live
         // server has after its first seconds.
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut http, mut media) = (String::new(), BTreeMap::new());
+        let (mut http, mut media, mut sip) = (String::new(), BTreeMap::new(), String::new());
         for line in lines.by_ref() {
             let line = line.unwrap();
             if line.contains("ready: static prompts rendered") {
@@ -51,6 +62,7 @@ impl Server {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.as_slice() {
                 ["voxline", "serve:", url] => http = url.to_string(),
+                ["sip", url, ..] => sip = url.trim_start_matches("sip:").to_string(),
                 [carrier, "media", url] => {
                     media.insert(carrier.to_string(), url.to_string());
                 }
@@ -59,7 +71,8 @@ impl Server {
         }
         assert!(http.starts_with("http://127.0.0.1:"), "serve printed no URL");
         assert_eq!(media.len(), 5, "one media endpoint per carrier: {media:?}");
-        Server { child, http, media, dir }
+        assert!(sip.starts_with("127.0.0.1:"), "serve printed no SIP address");
+        Server { child, http, media, sip, dir }
     }
 
     fn url(&self, carrier: &str) -> &str {
@@ -67,14 +80,14 @@ impl Server {
     }
 
     /// SIGTERM, then the exit status and everything the server logged.
-    fn stop(mut self) -> (bool, String) {
+    pub(crate) fn stop(mut self) -> (bool, String) {
         sigterm(self.child.id());
         let status = self.child.wait().unwrap();
         (status.success(), self.log())
     }
 
     /// Blocks until a log line contains `marker` (checked every 20 ms, for up to 2 minutes).
-    fn wait_for_log(&self, marker: &str) {
+    pub(crate) fn wait_for_log(&self, marker: &str) {
         for _ in 0..6000 {
             if self.log().contains(marker) {
                 return;
@@ -84,7 +97,7 @@ impl Server {
         panic!("the server never logged {marker:?}");
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
     }
 }
@@ -150,7 +163,7 @@ fn summary_of(caller: Child) -> Value {
 }
 
 /// (status, body) of a plain HTTP request.
-fn http(method: &str, url: &str, body: &str) -> (u16, Vec<u8>) {
+pub(crate) fn http(method: &str, url: &str, body: &str) -> (u16, Vec<u8>) {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_at(rest.find('/').unwrap());
     let mut stream = std::net::TcpStream::connect(host).unwrap();
@@ -167,7 +180,7 @@ fn http(method: &str, url: &str, body: &str) -> (u16, Vec<u8>) {
     (status, response[split + 4..].to_vec())
 }
 
-fn get_json(url: &str) -> Value {
+pub(crate) fn get_json(url: &str) -> Value {
     let (status, body) = http("GET", url, "");
     assert_eq!(status, 200, "{url}: {}", String::from_utf8_lossy(&body));
     serde_json::from_slice(&body).unwrap()

@@ -124,6 +124,35 @@ async fn serve_incoming(sip: Arc<Sip>, mut incoming: TransactionReceiver) {
     }
 }
 
+/// What voxline reads from an INVITE: which call it asks for, and its offer.
+#[derive(Debug)]
+pub struct InviteRequest {
+    pub sip_call_id: String,
+    pub to_user: String,
+    pub from_user: String,
+    /// `X-Voxline-Call-Id`: a call made with `POST /v1/calls`.
+    pub call_id: Option<String>,
+    /// `X-Voxline-Flow` and `X-Voxline-Context` (JSON).
+    pub flow: Option<String>,
+    pub context: Option<String>,
+    pub offer: Result<Negotiated, sdp::SdpError>,
+}
+
+/// Reads an INVITE (pure: the fuzz target runs any parsed request through it).
+pub fn read_invite(request: &Request) -> InviteRequest {
+    let user = |uri: Option<rsipstack::sip::Uri>| uri.and_then(|u| u.auth).map(|a| a.user).unwrap_or_default();
+    let offer = String::from_utf8_lossy(request.body());
+    InviteRequest {
+        sip_call_id: request.call_id_header().map(|c| c.value().to_string()).unwrap_or_default(),
+        to_user: user(request.to_header().ok().and_then(|t| t.uri().ok())),
+        from_user: user(request.from_header().ok().and_then(|f| f.uri().ok())),
+        call_id: request.header_value("X-Voxline-Call-Id"),
+        flow: request.header_value("X-Voxline-Flow"),
+        context: request.header_value("X-Voxline-Context"),
+        offer: sdp::parse(&offer).and_then(|o| sdp::negotiate(&o)),
+    }
+}
+
 /// `Warning: 399 voxline "why"` (RFC 3261 section 20.43), for a refusal's reason.
 fn warning(reason: &str) -> Header {
     let text: String = reason.chars().filter(|c| *c != '"' && !c.is_control()).take(200).collect();
@@ -143,21 +172,21 @@ async fn refuse(tx: &mut Transaction, status: StatusCode, reason: &str, kind: &s
 /// An inbound call: checks, answer, then the call over RTP until either side ends it.
 async fn inbound(sip: Arc<Sip>, mut tx: Transaction) {
     let shared = sip.shared.clone();
-    let sip_call_id = tx.original.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
+    let invite = read_invite(&tx.original);
+    let sip_call_id = invite.sip_call_id.clone();
     if shared.draining.load(Ordering::SeqCst) {
         return refuse(&mut tx, StatusCode::ServiceUnavailable, "shutting down", "draining", &shared).await;
     }
     let Ok(live) = admit(&shared, "sip") else {
         return refuse(&mut tx, StatusCode::ServiceUnavailable, "at capacity", "capacity", &shared).await;
     };
-    let offer = String::from_utf8_lossy(tx.original.body()).to_string();
-    let negotiated = match sdp::parse(&offer).and_then(|o| sdp::negotiate(&o)) {
+    let negotiated = match invite.offer.clone() {
         Ok(n) => n,
         Err(e) => {
             return refuse(&mut tx, StatusCode::NotAcceptableHere, &e.to_string(), "bad_sdp", &shared).await;
         }
     };
-    let (prepared, answer_after) = match choose(&sip, &tx.original).await {
+    let (prepared, answer_after) = match choose(&sip, &invite).await {
         Ok(chosen) => chosen,
         Err((status, reason)) => return refuse(&mut tx, status, &reason, "bad_parameters", &shared).await,
     };
@@ -263,20 +292,22 @@ async fn inbound(sip: Arc<Sip>, mut tx: Transaction) {
 /// Which call an INVITE runs: `X-Voxline-Call-Id` (a call made by `POST /v1/calls`),
 /// `X-Voxline-Flow` with `X-Voxline-Context` (JSON), or the dialplan entry for the To
 /// user. Also how long to ring first.
-async fn choose(sip: &Sip, request: &Request) -> Result<(crate::io::serve::Prepared, Duration), (StatusCode, String)> {
+async fn choose(
+    sip: &Sip,
+    invite: &InviteRequest,
+) -> Result<(crate::io::serve::Prepared, Duration), (StatusCode, String)> {
     let mut params = BTreeMap::new();
     let mut answer_after = sip.answer_after;
-    let origin = if let Some(id) = request.header_value("X-Voxline-Call-Id") {
-        params.insert("call_id".to_string(), id);
+    let origin = if let Some(id) = &invite.call_id {
+        params.insert("call_id".to_string(), id.clone());
         "X-Voxline-Call-Id"
-    } else if let Some(flow) = request.header_value("X-Voxline-Flow") {
-        params.insert("flow".to_string(), flow);
-        params.insert("context".to_string(), request.header_value("X-Voxline-Context").unwrap_or_else(|| "{}".into()));
+    } else if let Some(flow) = &invite.flow {
+        params.insert("flow".to_string(), flow.clone());
+        params.insert("context".to_string(), invite.context.clone().unwrap_or_else(|| "{}".into()));
         "X-Voxline-Flow"
     } else {
-        let user = request.to_header().ok().and_then(|t| t.uri().ok()).and_then(|u| u.auth).map(|a| a.user);
-        let user = user.unwrap_or_default();
-        let entry = sip.shared.cfg.sip.dialplan.iter().find(|e| e.user == user).ok_or_else(|| {
+        let user = &invite.to_user;
+        let entry = sip.shared.cfg.sip.dialplan.iter().find(|e| &e.user == user).ok_or_else(|| {
             (StatusCode::NotFound, format!("no dialplan entry for {user:?} and no X-Voxline-Call-Id or X-Voxline-Flow"))
         })?;
         params.insert("flow".to_string(), entry.flow.clone());
@@ -353,5 +384,47 @@ impl Renegotiation {
                 let _ = handle.respond(StatusCode::NotAcceptableHere, Some(vec![warning(&e.to_string())]), None).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invite_from_sipp_is_read() {
+        let text = "INVITE sip:cod@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\n\
+            From: \"Priya\" <sip:+919812345678@127.0.0.1:5070>;tag=1\r\nTo: <sip:cod@127.0.0.1:5060>\r\n\
+            Call-ID: 1-2@127.0.0.1\r\nCSeq: 1 INVITE\r\nX-Voxline-Flow: cod\r\n\
+            X-Voxline-Context: {\"order\": {\"id\": \"A1\"}}\r\nContent-Type: application/sdp\r\n\
+            Content-Length: 86\r\n\r\nv=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n\
+            t=0 0\r\nm=audio 6000 RTP/AVP 8\r\n";
+        let rsipstack::sip::SipMessage::Request(request) = rsipstack::sip::SipMessage::try_from(text).unwrap() else {
+            panic!("a request")
+        };
+        let invite = read_invite(&request);
+        assert_eq!((invite.to_user.as_str(), invite.from_user.as_str()), ("cod", "+919812345678"));
+        assert_eq!((invite.sip_call_id.as_str(), invite.flow.as_deref()), ("1-2@127.0.0.1", Some("cod")));
+        assert_eq!(invite.context.as_deref(), Some("{\"order\": {\"id\": \"A1\"}}"));
+        assert_eq!(invite.offer.unwrap().codec, sdp::G711::Pcma);
+    }
+
+    #[test]
+    fn info_digits() {
+        let text = |body: &str| {
+            format!(
+                "INFO sip:v@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-2\r\n\
+                 From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:v@127.0.0.1>;tag=2\r\nCall-ID: x\r\nCSeq: 2 INFO\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let digit = |body: &str| match rsipstack::sip::SipMessage::try_from(text(body).as_str()).unwrap() {
+            rsipstack::sip::SipMessage::Request(r) => info_digit(&r),
+            _ => None,
+        };
+        assert_eq!(digit("Signal=5\r\nDuration=160\r\n"), Some('5'));
+        assert_eq!(digit("#"), Some('#'));
+        assert_eq!(digit("hello"), None);
     }
 }
