@@ -17,6 +17,7 @@ use super::ports::{PortLease, PortPool};
 use super::stats::{ReceiverStats, StreamFigures};
 use super::{packet, rtcp};
 use crate::io::driver::{TransportCommand, TransportEvent};
+use crate::io::metrics::Histogram;
 use crate::io::recording::Recorder;
 use crate::io::sip::sdp::{Direction, Negotiated, G711};
 use crate::media::{Codec, Frame, JitterBuffer, JitterConfig, MediaTime};
@@ -112,6 +113,8 @@ pub struct MediaEnd {
     pub reason: String,
     pub frames_sent: u64,
     pub figures: MediaFigures,
+    /// How late (ms) each 20 ms send came against the RTP clock's schedule.
+    pub send_lateness: Histogram,
 }
 
 enum Queued {
@@ -204,6 +207,7 @@ pub async fn run(
     let mut held = false;
     let (mut rtp_buf, mut rtcp_buf) = (vec![0u8; 2048], vec![0u8; 2048]);
     let mut warned = false;
+    let mut send_lateness = Histogram::default();
 
     let reason = loop {
         tokio::select! {
@@ -296,8 +300,10 @@ pub async fn run(
             }
             _ = tick.tick() => {
                 // Skipped ticks (an overloaded host) advance the RTP clock like lost packets.
-                let due = (start.elapsed().as_micros() / TICK.as_micros()) as u64 + 1;
+                let elapsed = start.elapsed();
+                let due = (elapsed.as_micros() / TICK.as_micros()) as u64 + 1;
                 let skipped = due.saturating_sub(ticks_done + 1);
+                send_lateness.observe(elapsed.saturating_sub(TICK * ticks_done as u32).as_secs_f64() * 1000.0);
                 ticks_done = due.max(ticks_done + 1);
                 sender.timestamp = sender.timestamp.wrapping_add((skipped * FRAME as u64) as u32);
 
@@ -367,7 +373,7 @@ pub async fn run(
     let js = jitter.stats();
     (figures.concealed_frames, figures.late_packets) = (js.lost_frames, js.late);
     figures.remote = remote.map(|r| r.to_string());
-    MediaEnd { reason, frames_sent: frames_out, figures }
+    MediaEnd { reason, frames_sent: frames_out, figures, send_lateness }
 }
 
 /// Sends one 20 ms frame (or gathers it into a longer packet at the negotiated ptime).

@@ -237,6 +237,7 @@ async fn inbound(sip: Arc<Sip>, mut tx: Transaction) {
     tracing::info!(parent: &span, sip_call_id, codec = ?negotiated.codec, ptime = negotiated.ptime, "answered");
     let rtp = sip.rtp.clone();
     let layer = sip.layer.clone();
+    let metrics = shared.metrics.clone();
     let run = move |events: mpsc::Sender<TransportEvent>, commands, recorder| async move {
         let (updates, update_rx) = mpsc::channel(4);
         let mut state = Renegotiation { session_id, version: 1, local, current: negotiated.clone(), updates };
@@ -283,6 +284,7 @@ async fn inbound(sip: Arc<Sip>, mut tx: Transaction) {
             end.reason
         };
         layer.remove_dialog(&dialog.id());
+        metrics.merge("voxline_rtp_send_lateness_ms", &[], &end.send_lateness);
         TransportEnd { reason, frames_sent: end.frames_sent, media: serde_json::to_value(&end.figures).ok() }
     };
     run_call(shared, "sip", sip_call_id, prepared, run).instrument(span).await;
