@@ -153,15 +153,13 @@ pub async fn run(
                             let _ = tx.send(close(1008, "caller audio arrives faster than real time")).await;
                             break "caller audio arrives faster than real time".into();
                         }
-                        let mut gone = false;
                         for frame in frames {
                             if let Some(r) = recorder.as_mut() {
                                 r.caller(&frame.samples);
                             }
-                            gone |= events.send(TransportEvent::Audio(frame)).await.is_err();
-                        }
-                        if gone {
-                            break "the call ended".into();
+                            // A driver that has ended left its last audio and its hang-up in
+                            // `commands`: those close the stream with its reason.
+                            let _ = events.send(TransportEvent::Audio(frame)).await;
                         }
                         continue;
                     }
@@ -176,9 +174,8 @@ pub async fn run(
                         break reason;
                     }
                 };
-                if events.send(event).await.is_err() {
-                    break "the call ended".into();
-                }
+                // As above: a driver that ended left its hang-up in `commands`.
+                let _ = events.send(event).await;
             }
             command = commands.recv() => {
                 let frames = match command {
