@@ -299,7 +299,7 @@ async fn media(
         .on_upgrade(move |socket| carrier_call(shared, carrier, socket, query, signed))
 }
 
-fn refused(shared: &Shared, transport: &str, reason: &str) {
+pub(super) fn refused(shared: &Shared, transport: &str, reason: &str) {
     shared.metrics.inc("voxline_calls_refused_total", &[("transport", transport), ("reason", reason)]);
 }
 

@@ -250,9 +250,7 @@ pub async fn run(
                     if let Some(digit) = dtmf.packet(p.timestamp, p.payload) {
                         figures.dtmf_digits += 1;
                         tracing::info!(digit = %digit, "DTMF (RFC 4733)");
-                        if events.send(TransportEvent::Dtmf(digit)).await.is_err() {
-                            break "the call ended".to_string();
-                        }
+                        let _ = events.send(TransportEvent::Dtmf(digit)).await;
                     }
                 } else if p.payload_type == COMFORT_NOISE {
                     figures.dropped.comfort_noise += 1;
@@ -291,9 +289,7 @@ pub async fn run(
                 if hold != held {
                     held = hold;
                     tracing::info!(held, direction = ?new.direction, "hold changed");
-                    if events.send(TransportEvent::Hold(held)).await.is_err() {
-                        break "the call ended".to_string();
-                    }
+                    let _ = events.send(TransportEvent::Hold(held)).await;
                 }
                 figures.codec = codec_name(new.codec);
                 neg = new;
@@ -314,9 +310,9 @@ pub async fn run(
                 }
                 let frame = Frame::new(MediaTime::new(caller_samples, RATE), samples);
                 caller_samples += FRAME as u64;
-                if events.send(TransportEvent::Audio(frame)).await.is_err() {
-                    break "the call ended".to_string();
-                }
+                // A driver that has ended left its last audio and its hang-up in
+                // `commands`: the session ends when it reads them.
+                let _ = events.send(TransportEvent::Audio(frame)).await;
 
                 // Bot side: marks reached, then one frame of audio or line silence.
                 while let Some(Queued::Mark(_)) = queue.front() {
@@ -389,7 +385,7 @@ async fn send_audio(
     sender.pending.extend_from_slice(frame);
     // A talkspurt starts with the marker bit.
     let marker = sender.was_silent && !silent;
-    sender.was_silent = silent && sender.pending.len() <= FRAME;
+    sender.was_silent = silent;
     while sender.pending.len() >= packet_samples {
         let samples: Vec<f32> = sender.pending.drain(..packet_samples).collect();
         let payload = codec_of(neg.codec).encode(&samples);

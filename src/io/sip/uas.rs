@@ -24,7 +24,7 @@ use super::sdp::{self, Direction, Negotiated};
 use crate::io::driver::TransportEvent;
 use crate::io::rtp::ports::PortPool;
 use crate::io::rtp::session::{self as media, MediaUpdate, RtpConfig, RtpSocket};
-use crate::io::serve::{admit, resolve, run_call, ServeError, Shared, TransportEnd};
+use crate::io::serve::{admit, refused, resolve, run_call, ServeError, Shared, TransportEnd};
 use crate::server::config::parse_duration;
 
 /// What every SIP call shares.
@@ -159,9 +159,13 @@ fn warning(reason: &str) -> Header {
     Header::Other("Warning".into(), format!("399 voxline \"{text}\""))
 }
 
-async fn refuse(tx: &mut Transaction, status: StatusCode, reason: &str, kind: &str, shared: &Shared) {
+/// Answers an INVITE with a failure; `kind` is the refusal metric's reason (None when
+/// admission already counted it).
+async fn refuse(tx: &mut Transaction, status: StatusCode, reason: &str, kind: Option<&str>, shared: &Shared) {
     tracing::warn!(status = u16::from(status.clone()), reason, "refused an INVITE");
-    shared.metrics.inc("voxline_calls_refused_total", &[("transport", "sip"), ("reason", kind)]);
+    if let Some(kind) = kind {
+        refused(shared, "sip", kind);
+    }
     let mut headers = vec![warning(reason)];
     if status == StatusCode::ServiceUnavailable {
         headers.push(Header::Other("Retry-After".into(), "5".into()));
@@ -175,32 +179,34 @@ async fn inbound(sip: Arc<Sip>, mut tx: Transaction) {
     let invite = read_invite(&tx.original);
     let sip_call_id = invite.sip_call_id.clone();
     if shared.draining.load(Ordering::SeqCst) {
-        return refuse(&mut tx, StatusCode::ServiceUnavailable, "shutting down", "draining", &shared).await;
+        return refuse(&mut tx, StatusCode::ServiceUnavailable, "shutting down", Some("draining"), &shared).await;
     }
     let Ok(live) = admit(&shared, "sip") else {
-        return refuse(&mut tx, StatusCode::ServiceUnavailable, "at capacity", "capacity", &shared).await;
+        return refuse(&mut tx, StatusCode::ServiceUnavailable, "at capacity", None, &shared).await;
     };
     let negotiated = match invite.offer.clone() {
         Ok(n) => n,
         Err(e) => {
-            return refuse(&mut tx, StatusCode::NotAcceptableHere, &e.to_string(), "bad_sdp", &shared).await;
+            return refuse(&mut tx, StatusCode::NotAcceptableHere, &e.to_string(), Some("bad_sdp"), &shared).await;
         }
     };
     let (prepared, answer_after) = match choose(&sip, &invite).await {
         Ok(chosen) => chosen,
-        Err((status, reason)) => return refuse(&mut tx, status, &reason, "bad_parameters", &shared).await,
+        Err((status, reason)) => return refuse(&mut tx, status, &reason, Some("bad_parameters"), &shared).await,
     };
     let socket = match RtpSocket::bind(&sip.ports, sip.media_ip).await {
         Ok(s) => s,
         Err(e) => {
-            return refuse(&mut tx, StatusCode::ServiceUnavailable, &e.to_string(), "no_rtp_port", &shared).await;
+            return refuse(&mut tx, StatusCode::ServiceUnavailable, &e.to_string(), Some("no_rtp_port"), &shared).await;
         }
     };
     let (state_tx, mut states) = sip.layer.new_dialog_state_channel();
     let contact = contact_uri(&sip, &tx);
     let dialog = match sip.layer.get_or_create_server_invite(&tx, state_tx, None, contact) {
         Ok(d) => d,
-        Err(e) => return refuse(&mut tx, StatusCode::ServerInternalError, &e.to_string(), "dialog", &shared).await,
+        Err(e) => {
+            return refuse(&mut tx, StatusCode::ServerInternalError, &e.to_string(), Some("dialog"), &shared).await
+        }
     };
     let span = tracing::info_span!("call", call = %prepared.id, transport = "sip");
     // The INVITE transaction: 100 Trying now, then the ACK or a CANCEL (answered 487).
