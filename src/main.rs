@@ -137,6 +137,29 @@ enum Command {
         #[arg(long, default_value_t = 8000)]
         rate: u32,
     },
+    /// Place a call through one of a running server's SIP trunks (POST /v1/calls with
+    /// "dial") and follow it to its end; prints {"call_id", "state", "result", "outcome", ...}.
+    Dial {
+        /// A [[trunk]] name in the server's config.
+        #[arg(long)]
+        trunk: String,
+        /// The number to call, e.g. +919812345678.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        flow: String,
+        /// The call context (JSON file).
+        #[arg(long)]
+        context: PathBuf,
+        /// The server (default: http:// and the config's http.listen).
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Return once the call is placed instead of when it ends.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Call records in the store the config names (the same as GET /v1/calls).
     Calls {
         #[command(subcommand)]
@@ -636,6 +659,19 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
             };
             let summary = runtime.block_on(voxline::io::caller::run(options))?;
             println!("{}", serde_json::to_string(&summary)?);
+        }
+        Command::Dial { trunk, to, flow, context, server, config, no_wait } => {
+            let text = std::fs::read_to_string(&context).with_context(|| format!("{}", context.display()))?;
+            let context: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{} is not JSON", context.display()))?;
+            let server = match server {
+                Some(s) => s,
+                None => format!("http://{}", load_config(config)?.0.http.listen),
+            };
+            let options = voxline::io::dial::DialOptions { server, trunk, to, flow, context, wait: !no_wait };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let result = runtime.block_on(voxline::io::dial::dial(options))?;
+            println!("{}", serde_json::to_string(&result)?);
         }
         Command::Calls { action } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -13,9 +13,11 @@ use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::serve::{new_call, Shared};
+use super::serve::{new_call, Prepared, Shared};
 use super::signature::twilio_signature_valid;
+use super::sip::uac::{self, DialTarget};
 use super::ws::Carrier;
+use crate::call::Call;
 use crate::storage::{timestamp, CallFilter, NewCall};
 
 pub fn routes() -> Router<Arc<Shared>> {
@@ -39,31 +41,36 @@ struct CreateCall {
     /// Which carrier's endpoint `stream_url` names (twilio when absent).
     #[serde(default)]
     carrier: Option<String>,
+    /// Dial the call out through a SIP trunk: `{"trunk", "to"}`.
+    #[serde(default)]
+    dial: Option<DialTarget>,
 }
 
-/// A pending call: its id, token, and the stream URL a carrier connects it with.
-async fn create_pending(shared: &Shared, flow: &str, context: Value) -> Result<(String, String), Response> {
+/// A pending call: its id and token, and the call itself (its greeting rendering).
+async fn create_pending(shared: &Shared, flow: &str, context: Value) -> Result<(String, String, Call), Response> {
     // The context is checked against the flow now, not when the phone rings.
     let call = new_call(shared, flow, &context).map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     // Rendered while the phone rings.
     shared.prepare_greeting(&call);
     let id = uuid::Uuid::new_v4().to_string();
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let call = NewCall {
+    let record = NewCall {
         id: id.clone(),
         flow: flow.into(),
         context,
         token: token.clone(),
         created_at: timestamp(chrono::Utc::now()),
     };
-    shared.store.create_call(call).await.map_err(|e| {
+    shared.store.create_call(record).await.map_err(|e| {
         tracing::error!(error = %e, "call not created");
         error(StatusCode::INTERNAL_SERVER_ERROR, e)
     })?;
-    Ok((id, token))
+    Ok((id, token, call))
 }
 
-/// `POST /v1/calls {"flow", "context"}` -> `{"call_id", "stream_url", "token"}`.
+/// `POST /v1/calls {"flow", "context"}` -> `{"call_id", "stream_url", "token"}`. With
+/// `"dial": {"trunk", "to"}` voxline also places the call through that SIP trunk (the
+/// record shows `ringing`, then its `result`); the answer adds `"dial"`.
 async fn create_call(
     State(shared): State<Arc<Shared>>,
     body: Result<Json<CreateCall>, axum::extract::rejection::JsonRejection>,
@@ -77,13 +84,25 @@ async fn create_call(
         Some(Some(c)) => c,
         Some(None) => return error(StatusCode::BAD_REQUEST, "carrier: one of twilio, telnyx, exotel, vonage, jambonz"),
     };
-    let (id, token) = match create_pending(&shared, &body.flow, body.context).await {
+    // A dial is checked, and holds its trunk and server places, before the call exists.
+    let dial = match body.dial.as_ref().map(|target| uac::check(&shared, target)).transpose() {
+        Ok(d) => d,
+        Err(e) if e.is_busy() => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    };
+    let (id, token, call) = match create_pending(&shared, &body.flow, body.context.clone()).await {
         Ok(v) => v,
         Err(response) => return response,
     };
     tracing::info!(call = %id, flow = %body.flow, "call created");
     let stream_url = format!("{}/media/{}?call_id={id}&token={token}", shared.ws_base(), carrier.name());
-    (StatusCode::CREATED, Json(json!({"call_id": id, "stream_url": stream_url, "token": token}))).into_response()
+    let mut answer = json!({"call_id": id, "stream_url": stream_url, "token": token});
+    if let (Some(dial), Some(target)) = (dial, &body.dial) {
+        let prepared = Prepared { id: id.clone(), flow: body.flow.clone(), context: body.context, call };
+        dial.start(shared.clone(), prepared);
+        answer["dial"] = json!({"trunk": target.trunk, "to": target.to});
+    }
+    (StatusCode::CREATED, Json(answer)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -203,7 +222,7 @@ async fn twilio_voice(
                 Err(e) => return error(StatusCode::BAD_REQUEST, format!("context is not JSON: {e}")),
             };
             match create_pending(&shared, flow, context).await {
-                Ok(v) => v,
+                Ok((id, token, _)) => (id, token),
                 Err(response) => return response,
             }
         }

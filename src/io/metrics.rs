@@ -86,6 +86,8 @@ const HELP: &[(&str, &str)] = &[
     ("voxline_tts_queue_depth", "Synthesis requests queued or running."),
     ("voxline_tts_wait_ms", "Synthesis request to first audio, queueing included."),
     ("voxline_store_errors_total", "Call-record writes that failed."),
+    ("voxline_dials_total", "Outbound SIP calls by trunk and result (answered, busy, no_answer, rejected, failed)."),
+    ("voxline_rtp_send_lateness_ms", "How late each 20 ms RTP send came against the RTP clock's schedule."),
     ("voxline_bot_frames_total", "Bot audio frames (20 ms) written to carriers' sockets, counted when each call ends."),
 ];
 

@@ -1,9 +1,10 @@
 //! Everything that touches a network: the HTTP server, carrier WebSocket protocols and
-//! the call driver; SIP/RTP and WebRTC as they land. Wire formats here are pure codecs;
+//! the call driver, SIP/RTP in and out; WebRTC as it lands. Wire formats here are pure codecs;
 //! only the adapters own sockets.
 
 pub mod api;
 pub mod caller;
+pub mod dial;
 pub mod driver;
 pub mod engines;
 pub mod http_client;

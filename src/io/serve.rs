@@ -69,6 +69,8 @@ pub struct Shared {
     /// Flips to true at the end of the drain: live streams end their calls.
     pub(super) stop: watch::Receiver<bool>,
     pub(super) base_url: String,
+    /// The SIP stack, once started (for dialling out).
+    pub(crate) sip: std::sync::OnceLock<Arc<super::sip::stack::Sip>>,
 }
 
 /// Recognition requests waiting for a worker at which new calls are refused: live calls'
@@ -146,6 +148,7 @@ impl Shared {
             draining: AtomicBool::new(false),
             warm: AtomicBool::new(false),
             stop,
+            sip: std::sync::OnceLock::new(),
         })
     }
 
@@ -207,8 +210,11 @@ pub async fn serve(
         tracing::info!(prompts = statics.len(), "static prompts rendered");
         warm();
     });
-    let sip = super::sip::uas::start(shared.clone()).await?;
-    ready(bound, sip);
+    let sip = super::sip::stack::start(shared.clone()).await?;
+    if let Some((_, stack)) = &sip {
+        let _ = shared.sip.set(stack.clone());
+    }
+    ready(bound, sip.map(|(addr, _)| addr));
     let draining = shared.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -458,7 +464,7 @@ async fn session(
     let carrier_call_id = start.carrier_call_id.clone();
     run_call(shared, carrier.name(), carrier_call_id, prepared, move |events, commands, recorder| async move {
         let end = stream::run(socket, codec, &start, events, commands, recorder).await;
-        TransportEnd { reason: end.reason, frames_sent: end.frames_sent, media: None }
+        TransportEnd { reason: end.reason, frames_sent: end.frames_sent, media: None, dial: None }
     })
     .await
 }
@@ -471,6 +477,8 @@ pub(super) struct TransportEnd {
     pub frames_sent: u64,
     /// Transport figures kept with the call's summary (`media`: RTP loss and jitter).
     pub media: Option<serde_json::Value>,
+    /// How the call was dialled (`dial`: trunk, number, SIP status, ring time).
+    pub dial: Option<serde_json::Value>,
 }
 
 /// Runs a prepared call over a transport: the record goes live, the driver and the
@@ -550,8 +558,12 @@ pub(super) async fn run_call<F, Fut>(
         summary: {
             let mut summary =
                 serde_json::to_value(crate::sim::summarize(&report.events, &report.bot_frames_ms)).unwrap_or_default();
-            if let (Some(media), Some(map)) = (end.media, summary.as_object_mut()) {
-                map.insert("media".into(), media);
+            if let Some(map) = summary.as_object_mut() {
+                for (key, value) in [("media", end.media), ("dial", end.dial)] {
+                    if let Some(value) = value {
+                        map.insert(key.into(), value);
+                    }
+                }
             }
             summary
         },

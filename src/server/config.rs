@@ -34,6 +34,63 @@ pub struct Config {
     pub shutdown: Shutdown,
     pub log: Log,
     pub sip: Sip,
+    /// Outbound SIP trunks (`[[trunk]]`).
+    pub trunk: Vec<Trunk>,
+}
+
+/// A SIP trunk voxline dials through.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trunk {
+    pub name: String,
+    pub host: String,
+    #[serde(default = "Trunk::default_port")]
+    pub port: u16,
+    /// `udp` or `tcp`.
+    #[serde(default = "Trunk::default_transport")]
+    pub transport: String,
+    /// Digest credentials for 401/407 challenges; empty: none.
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    /// Caller id (From and P-Asserted-Identity).
+    pub from: String,
+    /// Caller id per flow, over `from`.
+    #[serde(default)]
+    pub from_by_flow: std::collections::BTreeMap<String, String>,
+    /// Concurrent calls (0: no limit).
+    #[serde(default)]
+    pub max_calls: u32,
+    /// New calls per second (0: no limit).
+    #[serde(default)]
+    pub cps: f64,
+    /// CANCEL an unanswered call after ringing this long.
+    #[serde(default = "Trunk::default_ring_timeout")]
+    pub ring_timeout: String,
+}
+
+impl Trunk {
+    fn default_port() -> u16 {
+        5060
+    }
+
+    fn default_transport() -> String {
+        "udp".into()
+    }
+
+    fn default_ring_timeout() -> String {
+        "45s".into()
+    }
+
+    /// The caller id for a call running `flow`.
+    pub fn caller_id(&self, flow: &str) -> &str {
+        self.from_by_flow.get(flow).map_or(self.from.as_str(), String::as_str)
+    }
+
+    pub fn ring_timeout(&self) -> Duration {
+        parse_duration(&self.ring_timeout).expect("validated")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -183,6 +240,11 @@ impl Config {
                 line: line_of(key),
                 reason: format!("{key}: {reason}"),
             };
+            // A top-level array of tables (`[[trunk]]`) replaces the default's.
+            if let (Some(toml::Value::Array(into)), toml::Value::Array(entries)) = (table.get_mut(&section), &values) {
+                *into = entries.clone();
+                continue;
+            }
             let Some(toml::Value::Table(into)) = table.get_mut(&section) else {
                 return Err(bad(&section, "unknown section"));
             };
@@ -285,6 +347,30 @@ impl Config {
             if !entry.context.is_object() && !entry.context.is_null() {
                 return Err(bad(&format!("sip.dialplan[{i}].context"), "must be a table".into()));
             }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, trunk) in self.trunk.iter().enumerate() {
+            let key = |k: &str| format!("trunk[{i}].{k}");
+            if trunk.name.is_empty() || !names.insert(trunk.name.as_str()) {
+                return Err(bad(&key("name"), format!("{:?}: empty or used twice", trunk.name)));
+            }
+            if trunk.host.is_empty() || trunk.host.contains(|c: char| c.is_whitespace() || "<>;@".contains(c)) {
+                return Err(bad(&key("host"), format!("{:?} is no host name or address", trunk.host)));
+            }
+            if !matches!(trunk.transport.as_str(), "udp" | "tcp") {
+                return Err(bad(&key("transport"), format!("{:?}: udp or tcp", trunk.transport)));
+            }
+            for (k, from) in std::iter::once(("from".to_string(), &trunk.from))
+                .chain(trunk.from_by_flow.iter().map(|(flow, f)| (format!("from_by_flow.{flow}"), f)))
+            {
+                if from.is_empty() || !from.chars().all(|c| c.is_ascii_alphanumeric() || "+-._".contains(c)) {
+                    return Err(bad(&key(&k), format!("{from:?}: a caller id such as +918000000000")));
+                }
+            }
+            if !(trunk.cps.is_finite() && trunk.cps >= 0.0) {
+                return Err(bad(&key("cps"), format!("{}: calls per second, 0 for no limit", trunk.cps)));
+            }
+            parse_duration(&trunk.ring_timeout).map_err(|reason| bad(&key("ring_timeout"), reason))?;
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(bad("log.format", format!("{:?} is neither \"text\" nor \"json\"", self.log.format)));
@@ -417,6 +503,41 @@ mod tests {
         std::fs::write(&path, "[[sip.dialplan]]\nuser = \"1\"\nflow = \"cod\"\nanswer_after = \"soon\"\n").unwrap();
         let e = Config::load(Some(&path), Vec::new()).unwrap_err().to_string();
         assert!(e.contains("sip.dialplan[0].answer_after"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn trunks() {
+        let dir = std::env::temp_dir().join(format!("voxline-config-trunk-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("voxline.toml");
+        let text = "[[trunk]]\nname = \"main\"\nhost = \"127.0.0.1\"\nport = 5080\ntransport = \"tcp\"\n\
+                    username = \"vx\"\npassword = \"pw\"\nfrom = \"+918000000000\"\nmax_calls = 4\ncps = 2.5\n\
+                    from_by_flow = { winback = \"+918000000001\" }\n\
+                    [[trunk]]\nname = \"backup\"\nhost = \"sip.example.com\"\nfrom = \"+918000000002\"\n";
+        std::fs::write(&path, text).unwrap();
+        let cfg = Config::load(Some(&path), Vec::new()).unwrap();
+        assert_eq!(cfg.trunk.len(), 2);
+        let (main, backup) = (&cfg.trunk[0], &cfg.trunk[1]);
+        assert_eq!((main.port, main.transport.as_str(), main.max_calls, main.cps), (5080, "tcp", 4, 2.5));
+        assert_eq!((main.caller_id("winback"), main.caller_id("cod")), ("+918000000001", "+918000000000"));
+        assert_eq!(
+            (backup.port, backup.transport.as_str(), backup.ring_timeout()),
+            (5060, "udp", Duration::from_secs(45))
+        );
+        assert_eq!(Config::parse(&cfg.to_toml(), "printed").unwrap(), cfg, "the printed form reads back");
+        assert!(Config::default().trunk.is_empty());
+        let bad = |entry: &str| {
+            std::fs::write(&path, format!("[[trunk]]\nname = \"t\"\nhost = \"h\"\nfrom = \"1\"\n{entry}")).unwrap();
+            Config::load(Some(&path), Vec::new()).unwrap_err().to_string()
+        };
+        assert!(bad("transport = \"sctp\"\n").contains("trunk[0].transport"));
+        assert!(bad("ring_timeout = \"soon\"\n").contains("trunk[0].ring_timeout"));
+        assert!(bad("cps = -1.0\n").contains("trunk[0].cps"));
+        assert!(bad("from_by_flow = { cod = \"<sip:x>\" }\n").contains("trunk[0].from_by_flow.cod"));
+        assert!(bad("realm = \"x\"\n").contains("realm"), "unknown keys are errors");
+        std::fs::write(&path, "[[trunk]]\nname = \"t\"\nhost = \"h\"\nfrom = \"1\"\n[[trunk]]\nname = \"t\"\nhost = \"h\"\nfrom = \"1\"\n").unwrap();
+        assert!(Config::load(Some(&path), Vec::new()).unwrap_err().to_string().contains("trunk[1].name"));
         std::fs::remove_dir_all(&dir).ok();
     }
 

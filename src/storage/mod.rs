@@ -8,7 +8,9 @@ mod sqlite;
 use futures_util::future::BoxFuture;
 
 pub use crate::server::config::StorageUrl;
-pub use records::{CallFilter, CallRecord, CallState, CallSummaryRow, EndedCall, LiveCall, NewCall, StoredLine};
+pub use records::{
+    CallFilter, CallRecord, CallState, CallSummaryRow, EndedCall, EndedDial, LiveCall, NewCall, StoredLine,
+};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +36,12 @@ pub trait Store: Send + Sync {
     fn call_live(&self, call: LiveCall) -> BoxFuture<'_, StoreResult<()>>;
     /// The call ended: outcome, handoff, transcript and timeline in one transaction.
     fn call_ended(&self, call: EndedCall) -> BoxFuture<'_, StoreResult<()>>;
-    /// Ends every call still `live`: at startup, what a previous process left when it was
+    /// A pending call is being dialled: state `ringing`, with the transport's call id.
+    fn call_ringing(&self, id: String, transport: String, carrier_call_id: String) -> BoxFuture<'_, StoreResult<()>>;
+    /// How dialling went (`answered`, `busy`, `no_answer`, ...). With `ended`, the call
+    /// never got media: it ends here, `summary` saying what the dial saw.
+    fn dial_result(&self, id: String, result: String, ended: Option<EndedDial>) -> BoxFuture<'_, StoreResult<()>>;
+    /// Ends every call still `live` or `ringing`: at startup, what a previous process left when it was
     /// killed. They keep no outcome; `closed` says why. Returns how many.
     fn end_interrupted(&self, ended_at: String, closed: String) -> BoxFuture<'_, StoreResult<u64>>;
     fn get_call(&self, id: String) -> BoxFuture<'_, StoreResult<Option<CallRecord>>>;

@@ -74,6 +74,14 @@ pub struct EndedCall {
     pub summary: Value,
 }
 
+/// A dialled call that ended before any media: why, and what the dial saw.
+#[derive(Debug, Clone)]
+pub struct EndedDial {
+    pub ended_at: String,
+    pub closed: String,
+    pub summary: Value,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredLine {
     pub at_ms: u64,
@@ -112,7 +120,7 @@ pub struct CallSummaryRow {
     pub transport: Option<String>,
     pub carrier_call_id: Option<String>,
     pub state: CallState,
-    /// How a dialled call went (answered, no_answer, busy, failed).
+    /// How a dialled call went: answered, busy, no_answer, rejected, failed, voicemail.
     pub result: Option<String>,
     pub outcome: Option<String>,
     pub created_at: String,

@@ -210,13 +210,56 @@ impl Store for SqliteStore {
         .boxed()
     }
 
+    fn call_ringing(&self, id: String, transport: String, carrier_call_id: String) -> BoxFuture<'_, StoreResult<()>> {
+        async move {
+            let done = sqlx::query(
+                "UPDATE calls SET state = 'ringing', transport = ?, carrier_call_id = ? WHERE id = ? AND state = 'pending'",
+            )
+            .bind(&transport)
+            .bind(&carrier_call_id)
+            .bind(&id)
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::UnknownCall(id));
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn dial_result(&self, id: String, result: String, ended: Option<EndedDial>) -> BoxFuture<'_, StoreResult<()>> {
+        async move {
+            let done = match ended {
+                None => sqlx::query("UPDATE calls SET result = ? WHERE id = ?").bind(&result).bind(&id),
+                Some(end) => sqlx::query(
+                    "UPDATE calls SET result = ?, state = 'ended', ended_at = ?, closed = ?, summary = ? WHERE id = ?",
+                )
+                .bind(&result)
+                .bind(end.ended_at)
+                .bind(end.closed)
+                .bind(end.summary.to_string())
+                .bind(&id),
+            }
+            .execute(&self.pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::UnknownCall(id));
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
     fn end_interrupted(&self, ended_at: String, closed: String) -> BoxFuture<'_, StoreResult<u64>> {
         async move {
-            let done = sqlx::query("UPDATE calls SET state = 'ended', ended_at = ?, closed = ? WHERE state = 'live'")
-                .bind(&ended_at)
-                .bind(&closed)
-                .execute(&self.pool)
-                .await?;
+            let done = sqlx::query(
+                "UPDATE calls SET state = 'ended', ended_at = ?, closed = ? WHERE state IN ('live', 'ringing')",
+            )
+            .bind(&ended_at)
+            .bind(&closed)
+            .execute(&self.pool)
+            .await?;
             Ok(done.rows_affected())
         }
         .boxed()
@@ -382,6 +425,49 @@ mod tests {
         assert_eq!((x.call.state, x.call.closed.as_deref()), (CallState::Ended, Some("server restarted")));
         let listed = store.list_calls(CallFilter { limit: 10, ..Default::default() }).await.unwrap();
         assert!(listed.iter().all(|c| c.state == CallState::Ended), "{listed:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_dialled_call_rings_then_ends_with_its_result() {
+        let (store, dir) = store("dial").await;
+        let new = |id: &str| NewCall {
+            id: id.into(),
+            flow: "cod".into(),
+            context: json!({}),
+            token: "t".into(),
+            created_at: "2026-12-02T10:00:00.000Z".into(),
+        };
+        store.create_call(new("busy")).await.unwrap();
+        store.call_ringing("busy".into(), "sip".into(), "sip-1".into()).await.unwrap();
+        let ringing = store.get_call("busy".into()).await.unwrap().unwrap();
+        assert_eq!((ringing.call.state, ringing.call.carrier_call_id.as_deref()), (CallState::Ringing, Some("sip-1")));
+        assert!(store.call_ringing("busy".into(), "sip".into(), "sip-2".into()).await.is_err(), "rings once");
+        let end = EndedDial {
+            ended_at: "2026-12-02T10:00:05.000Z".into(),
+            closed: "busy: 486 Busy Here".into(),
+            summary: json!({"dial": {"status": 486}}),
+        };
+        store.dial_result("busy".into(), "busy".into(), Some(end)).await.unwrap();
+        let busy = store.get_call("busy".into()).await.unwrap().unwrap();
+        assert_eq!((busy.call.state, busy.call.result.as_deref()), (CallState::Ended, Some("busy")));
+        assert_eq!(busy.summary.unwrap()["dial"]["status"], 486);
+
+        // Answered: the result is kept through the call's own life.
+        store.create_call(new("ok")).await.unwrap();
+        store.call_ringing("ok".into(), "sip".into(), "sip-3".into()).await.unwrap();
+        store.dial_result("ok".into(), "answered".into(), None).await.unwrap();
+        store.call_live(LiveCall { id: "ok".into(), transport: "sip".into(), ..live("ok") }).await.unwrap();
+        let ok = store.get_call("ok".into()).await.unwrap().unwrap();
+        assert_eq!((ok.call.state, ok.call.result.as_deref()), (CallState::Live, Some("answered")));
+        assert!(store.dial_result("nope".into(), "busy".into(), None).await.is_err());
+
+        // A server killed while a call rang ends it at the next start.
+        store.create_call(new("cut")).await.unwrap();
+        store.call_ringing("cut".into(), "sip".into(), "sip-4".into()).await.unwrap();
+        assert_eq!(store.end_interrupted("2026-12-02T11:00:00.000Z".into(), "restart".into()).await.unwrap(), 2);
+        let cut = store.get_call("cut".into()).await.unwrap().unwrap();
+        assert_eq!(cut.call.state, CallState::Ended);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

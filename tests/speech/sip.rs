@@ -1,7 +1,9 @@
 //! SIP and RTP against SIPp (Debian's sip-tester) on 127.0.0.1: a COD call that runs to
 //! its outcome from RTP audio (a Rust RTP peer plays the caller, SIPp signals), RFC 2833
 //! digits from SIPp's own pcap, CANCEL, BYE from either side, hold and unhold, 488,
-//! OPTIONS, and bad input that must not disturb a live call.
+//! OPTIONS, and bad input that must not disturb a live call. Outbound: voxline dials
+//! SIPp trunks that answer (the flow runs), are busy, ring out, or challenge (401, 407,
+//! a wrong password).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +36,28 @@ fn dialplan_config() -> String {
 /// A UDP port free right now on 127.0.0.1 (SIPp binds it a moment later).
 fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// SIPp as a trunk: waits on `port` for one call of `scenario_name` (UAS).
+fn sipp_trunk(dir: &Path, scenario_name: &str, port: u16, keys: &[(&str, &str)]) -> std::process::Child {
+    let errors = dir.join(format!("sipp-{scenario_name}.log"));
+    let mut cmd = Command::new("sipp");
+    cmd.arg("-sf").arg(scenario(scenario_name));
+    cmd.args(["-m", "1", "-i", "127.0.0.1", "-nostdin", "-timeout", "240s", "-timeout_error"]);
+    cmd.args(["-p", &port.to_string(), "-mp", &free_port().to_string(), "-trace_err", "-error_file"]);
+    cmd.arg(&errors);
+    for (k, v) in keys {
+        cmd.args(["-key", k, v]);
+    }
+    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    cmd.spawn().expect("sipp (Debian package sip-tester)")
+}
+
+/// Waits for a SIPp trunk to finish; whether its scenario passed, and its error log.
+fn finished(dir: &Path, scenario_name: &str, child: std::process::Child) -> (bool, String) {
+    let out = child.wait_with_output().unwrap();
+    let log = std::fs::read_to_string(dir.join(format!("sipp-{scenario_name}.log"))).unwrap_or_default();
+    (out.status.success(), format!("{log}\n{}", String::from_utf8_lossy(&out.stderr)))
 }
 
 /// Runs one SIPp call of `scenario` to `service` at the server; returns whether it
@@ -206,6 +230,135 @@ fn sipp_signalling_cases() {
     let holds: Vec<&Value> =
         call["timeline"].as_array().unwrap().iter().filter(|e| e["type"] == "hold").map(|e| &e["on"]).collect();
     assert_eq!(holds, [&json!(true), &json!(false)], "{call}");
+    let (clean_exit, log) = server.stop();
+    assert!(clean_exit, "{log}");
+}
+
+/// `POST /v1/calls` with `"dial"` through `trunk`; the call's id.
+fn dial(server: &Server, trunk: &str) -> String {
+    let body = json!({"flow": "cod", "context": cod_context(), "dial": {"trunk": trunk, "to": "+919812345678"}});
+    let (status, created) = http("POST", &format!("{}/v1/calls", server.http), &body.to_string());
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&created));
+    let created: Value = serde_json::from_slice(&created).unwrap();
+    assert_eq!(created["dial"]["trunk"], trunk, "{created}");
+    created["call_id"].as_str().unwrap().to_string()
+}
+
+/// Trunks at SIPp ports, by name; `wrong` has the wrong password, `ring` a 3 s ring timeout.
+fn trunks_config(ports: &[(&str, u16)]) -> String {
+    let trunks: Vec<Value> = ports
+        .iter()
+        .map(|(name, port)| {
+            let password = if *name == "wrong" { "guess" } else { "s3cret" };
+            let ring = if *name == "ring" { "3s" } else { "60s" };
+            json!({"name": name, "host": "127.0.0.1", "port": port, "from": "+918000000000", "username": "voxline",
+                   "password": password, "ring_timeout": ring, "max_calls": 2, "cps": 5.0})
+        })
+        .collect();
+    toml::to_string(&toml::Value::try_from(json!({"trunk": trunks})).unwrap()).unwrap()
+}
+
+/// voxline dials SIPp trunks: answered (a Rust RTP peer plays the callee and the COD
+/// flow reaches its outcome over RTP), busy, no answer (early media listened to, CANCEL
+/// at the ring timeout), 401 and 407 digest auth (answered, then the callee hangs up),
+/// and a wrong password (failed). Each record carries its result and what the dial saw.
+#[test]
+fn voxline_dials_sipp_trunks() {
+    let names = ["answer", "busy", "ring", "auth401", "auth407", "wrong"];
+    let ports: Vec<(&str, u16)> = names.iter().map(|n| (*n, free_port())).collect();
+    let port = |name: &str| ports.iter().find(|(n, _)| *n == name).unwrap().1;
+    let server = Server::start_with(&[], &trunks_config(&ports));
+    let dir = server.dir.clone();
+
+    // Unknown trunk, bad number: refused before anything is dialled.
+    let body = json!({"flow": "cod", "context": cod_context(), "dial": {"trunk": "nope", "to": "+91"}});
+    let (status, answer) = http("POST", &format!("{}/v1/calls", server.http), &body.to_string());
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&answer));
+    assert!(String::from_utf8_lossy(&answer).contains("answer, auth401"), "names the trunks");
+    let body = json!({"flow": "cod", "context": cod_context(), "dial": {"trunk": "busy", "to": "<sip:x>"}});
+    assert_eq!(http("POST", &format!("{}/v1/calls", server.http), &body.to_string()).0, 422);
+
+    // Answered: the callee is a Rust RTP peer playing cod_confirm.toml.
+    let script = CallerScript::load(&fixtures().join("calls/cod_confirm.toml")).unwrap();
+    let turns: Vec<_> =
+        script.turns.iter().map(|t| (load_audio(&t.audio, 8000).unwrap(), t.after, t.delay_ms)).collect();
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer_port = peer.local_addr().unwrap().port().to_string();
+    peer.set_nonblocking(true).unwrap();
+    let callee = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let socket = tokio::net::UdpSocket::from_std(peer).unwrap();
+            voxline::io::caller::rtp::run(socket, turns, Codec::Pcmu, Duration::from_secs(200)).await
+        })
+    });
+    let trunk = sipp_trunk(&dir, "uas_answer.xml", port("answer"), &[("rtp_port", &peer_port)]);
+    let id = dial(&server, "answer");
+    let (ok, log) = finished(&dir, "uas_answer.xml", trunk);
+    assert!(ok, "SIPp trunk: {log}");
+    let heard = callee.join().unwrap();
+    eprintln!("rtp callee: {} packets, {} turns, ended: {}", heard.packets, heard.turns_sent, heard.ended);
+    let call = record(&server, &id);
+    assert_eq!((call["transport"].as_str(), call["result"].as_str()), (Some("sip"), Some("answered")), "{call}");
+    assert_eq!(call["outcome"], "confirmed", "{call}");
+    assert_eq!(call["closed"], "call ended", "voxline hung up: {call}");
+    assert_eq!(heard.turns_sent, 4);
+    let dial_seen = &call["summary"]["dial"];
+    assert_eq!((dial_seen["trunk"].as_str(), dial_seen["status"].as_u64()), (Some("answer"), Some(200)), "{call}");
+    assert!(call["summary"]["media"]["received"]["packets"].as_u64().unwrap() > 500, "{call}");
+
+    // Busy, dialled with `voxline dial`, which follows the call to its end.
+    let trunk = sipp_trunk(&dir, "uas_busy.xml", port("busy"), &[]);
+    let context = dir.join("ctx.json");
+    std::fs::write(&context, cod_context().to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_voxline"))
+        .args(["dial", "--trunk", "busy", "--to", "+919812345678", "--flow", "cod", "--server", &server.http])
+        .arg("--context")
+        .arg(&context)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((printed["state"].as_str(), printed["result"].as_str()), (Some("ended"), Some("busy")), "{printed}");
+    let (ok, log) = finished(&dir, "uas_busy.xml", trunk);
+    assert!(ok, "SIPp trunk: {log}");
+    let call = record(&server, printed["call_id"].as_str().unwrap());
+    assert_eq!((call["result"].as_str(), call["outcome"].as_str()), (Some("busy"), None), "{call}");
+    assert_eq!(call["summary"]["dial"]["status"], 486, "{call}");
+    assert!(call["transcript"].as_array().unwrap().is_empty(), "nothing was said: {call}");
+
+    // No answer: early media, then CANCEL at the ring timeout.
+    let trunk = sipp_trunk(&dir, "uas_no_answer.xml", port("ring"), &[]);
+    let id = dial(&server, "ring");
+    let (ok, log) = finished(&dir, "uas_no_answer.xml", trunk);
+    assert!(ok, "SIPp trunk: {log}");
+    let call = record(&server, &id);
+    assert_eq!(call["result"], "no_answer", "{call}");
+    assert!(call["closed"].as_str().unwrap().contains("ring timeout"), "{call}");
+    let seen = &call["summary"]["dial"];
+    assert_eq!(seen["status"], 487, "{call}");
+    assert!(seen["early_media_packets"].as_u64().unwrap() > 10, "early media was listened to: {call}");
+
+    // Digest auth: 401 and 407 answered after the challenge; the callee hangs up.
+    for (name, scenario_name) in [("auth401", "uas_auth_401.xml"), ("auth407", "uas_auth_407.xml")] {
+        let trunk = sipp_trunk(&dir, scenario_name, port(name), &[]);
+        let id = dial(&server, name);
+        let (ok, log) = finished(&dir, scenario_name, trunk);
+        assert!(ok, "SIPp trunk {name}: {log}");
+        let call = record(&server, &id);
+        assert_eq!(call["result"], "answered", "{name}: {call}");
+        assert_eq!(call["closed"], "the callee hung up (BYE)", "{name}: {call}");
+    }
+    // The wrong password: challenged again, failed.
+    let trunk = sipp_trunk(&dir, "uas_auth_401.xml", port("wrong"), &[]);
+    let id = dial(&server, "wrong");
+    let (ok, log) = finished(&dir, "uas_auth_401.xml", trunk);
+    assert!(ok, "SIPp trunk: {log}");
+    let call = record(&server, &id);
+    assert_eq!((call["result"].as_str(), call["summary"]["dial"]["status"].as_u64()), (Some("failed"), Some(401)));
+
+    let metrics = String::from_utf8(http("GET", &format!("{}/metrics", server.http), "").1).unwrap();
+    assert!(metrics.contains("voxline_dials_total{trunk=\"busy\",result=\"busy\"} 1"), "{metrics}");
     let (clean_exit, log) = server.stop();
     assert!(clean_exit, "{log}");
 }

@@ -85,7 +85,10 @@ pub async fn run(socket: UdpSocket, turns: Vec<(Vec<f32>, Option<Cue>, u64)>, co
                 }
                 // The bot's audio of the last 20 ms, as the caller hears it.
                 let bot: Vec<f32> = pending.drain(..pending.len().min(160)).collect();
-                let frame = caller.tick(now, (!bot.is_empty()).then_some(&bot[..]), false, pending.len() >= 160);
+                // Line silence behind this frame is not the bot still talking (voxline sends
+                // RTP continuously; a packet of backlog can persist for the whole call).
+                let queued = pending.iter().any(|s| s.abs() > 0.01);
+                let frame = caller.tick(now, (!bot.is_empty()).then_some(&bot[..]), false, queued);
                 let Some(to) = remote else { continue };
                 out.clear();
                 packet::write(&mut out, sequence == 1, payload_type, sequence, timestamp, ssrc, &codec.encode(&frame));

@@ -63,6 +63,13 @@ impl RtpSocket {
         }
         Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free RTP port pair in sip.rtp_ports"))
     }
+
+    /// Reads and drops one RTP datagram: early media before an answer, which voxline
+    /// listens to (so no stale audio waits at the answer) and never plays into.
+    pub async fn discard_early(&self) -> std::io::Result<usize> {
+        let mut buf = [0u8; 1500];
+        self.rtp.recv(&mut buf).await
+    }
 }
 
 /// What signalling tells a running media session.

@@ -1,5 +1,9 @@
-//! SIP: the SDP voxline writes (a pure codec) and the listener of `voxline serve`
-//! (signalling by rsipstack, media by [`crate::io::rtp`]).
+//! SIP: the SDP voxline writes (a pure codec), and the stack of `voxline serve`
+//! (signalling by rsipstack, media by [`crate::io::rtp`]): inbound calls, outbound calls
+//! through trunks, and the answered call both share.
 
+pub mod leg;
 pub mod sdp;
+pub mod stack;
+pub mod uac;
 pub mod uas;

@@ -271,6 +271,18 @@ pub fn write(negotiated: &Negotiated, local: (IpAddr, u16), session_id: u64, ver
     sdp
 }
 
+/// Our offer for an outbound call: PCMU, PCMA and telephone-event 101 at 20 ms, on
+/// `local`. The answer is read with [`negotiate`], like an offer.
+pub fn offer(local: (IpAddr, u16), session_id: u64) -> String {
+    let (ip, port) = local;
+    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    format!(
+        "v=0\r\no=voxline {session_id} 1 IN {family} {ip}\r\ns=voxline\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +316,22 @@ mod tests {
         // Our answer reads back as what was negotiated.
         let again = negotiate(&parse(&answer).unwrap()).unwrap();
         assert_eq!((again.codec, again.payload_type, again.dtmf_payload_type), (G711::Pcma, 8, Some(101)));
+    }
+
+    #[test]
+    fn our_offer_reads_back_and_a_pcma_answer_settles_pcma() {
+        let ours = offer(("10.1.1.1".parse().unwrap(), 20000), 9);
+        let n = negotiate(&parse(&ours).unwrap()).unwrap();
+        assert_eq!((n.codec, n.payload_type, n.dtmf_payload_type, n.ptime), (G711::Pcmu, 0, Some(101), 20));
+        assert_eq!(n.remote, Some(("10.1.1.1".parse().unwrap(), 20000)));
+        let answer = "v=0\r\no=- 2 2 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\n\
+            m=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+        let n = negotiate(&parse(answer).unwrap()).unwrap();
+        assert_eq!(
+            (n.codec, n.dtmf_payload_type, n.remote),
+            (G711::Pcma, Some(101), Some(("10.0.0.9".parse().unwrap(), 7000)))
+        );
+        assert_eq!(n.direction, Direction::SendRecv);
     }
 
     #[test]

@@ -4,98 +4,26 @@
 //! OPTIONS outside a dialog answers trunk keepalives.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rsipstack::dialog::dialog::{Dialog, DialogState, TransactionHandle};
+use rsipstack::dialog::dialog::{Dialog, DialogState};
 use rsipstack::sip::{Header, HeadersExt, Method, Request, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
-use rsipstack::transport::tcp_listener::TcpListenerConnection;
-use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::TransportLayer;
-use rsipstack::EndpointBuilder;
-use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::sdp::{self, Direction, Negotiated};
-use crate::io::driver::TransportEvent;
-use crate::io::rtp::ports::PortPool;
-use crate::io::rtp::session::{self as media, MediaUpdate, RtpConfig, RtpSocket};
-use crate::io::serve::{admit, refused, resolve, run_call, ServeError, Shared, TransportEnd};
+use super::leg::{self, Leg};
+use super::sdp::{self, Negotiated};
+use super::stack::{warning, Sip};
+use crate::io::rtp::session::RtpSocket;
+use crate::io::serve::{admit, refused, resolve, Prepared, Shared};
 use crate::server::config::parse_duration;
 
-/// What every SIP call shares.
-struct Sip {
-    shared: Arc<Shared>,
-    layer: Arc<rsipstack::dialog::dialog_layer::DialogLayer>,
-    ports: Arc<PortPool>,
-    /// The address in our SDP and Contact, and the SIP port.
-    public_ip: IpAddr,
-    port: u16,
-    /// Where RTP sockets bind.
-    media_ip: IpAddr,
-    rtp: RtpConfig,
-    answer_after: Duration,
-}
-
-/// Starts the SIP listener when `sip.listen` is set; returns the bound address.
-pub async fn start(shared: Arc<Shared>) -> Result<Option<SocketAddr>, ServeError> {
-    let cfg = &shared.cfg.sip;
-    if cfg.listen.is_empty() {
-        return Ok(None);
-    }
-    let listen: SocketAddr = cfg.listen.parse().expect("validated");
-    let listen_err = |e: String| ServeError::Listen { addr: cfg.listen.clone(), source: std::io::Error::other(e) };
-    let token = rsipstack::platform::CancellationToken::new();
-    let transports = TransportLayer::new(token.clone());
-    let udp = UdpConnection::create_connection(listen, None, Some(token.child_token()))
-        .await
-        .map_err(|e| listen_err(e.to_string()))?;
-    let bound = udp.get_addr().get_socketaddr().map_err(|e| listen_err(e.to_string()))?;
-    // TCP on the same port: bound here first so a taken port fails at start.
-    std::net::TcpListener::bind(bound).map_err(|e| listen_err(format!("TCP: {e}")))?;
-    let tcp = TcpListenerConnection::new(bound, None).await.map_err(|e| listen_err(e.to_string()))?;
-    transports.add_transport(udp.into());
-    transports.add_transport(tcp.into());
-    let option = rsipstack::transaction::endpoint::EndpointOption {
-        callid_suffix: Some("voxline".into()),
-        ..Default::default()
-    };
-    let endpoint = EndpointBuilder::new()
-        .with_user_agent(concat!("voxline/", env!("CARGO_PKG_VERSION")))
-        .with_cancel_token(token)
-        .with_transport_layer(transports)
-        .with_option(option)
-        .build();
-    let incoming = endpoint.incoming_transactions().map_err(|e| listen_err(e.to_string()))?;
-    let layer = Arc::new(rsipstack::dialog::dialog_layer::DialogLayer::new(endpoint.inner.clone()));
-    let public_ip = match cfg.public_ip.as_str() {
-        "" => bound.ip(),
-        ip => ip.parse().expect("validated"),
-    };
-    let sip = Arc::new(Sip {
-        ports: PortPool::parse(&cfg.rtp_ports).expect("validated"),
-        rtp: RtpConfig {
-            timeout: parse_duration(&cfg.rtp_timeout).expect("validated"),
-            report_every: Duration::from_secs(5),
-            cname: format!("voxline@{public_ip}"),
-        },
-        answer_after: parse_duration(&cfg.answer_after).expect("validated"),
-        public_ip,
-        port: bound.port(),
-        media_ip: bound.ip(),
-        layer,
-        shared,
-    });
-    tokio::spawn(async move { endpoint.serve().await });
-    tokio::spawn(serve_incoming(sip, incoming));
-    Ok(Some(bound))
-}
-
-async fn serve_incoming(sip: Arc<Sip>, mut incoming: TransactionReceiver) {
+/// Takes the endpoint's transactions: in-dialog requests go to their dialog (inbound or
+/// outbound), new INVITEs become calls, OPTIONS answers trunk keepalives.
+pub(super) async fn serve_incoming(sip: Arc<Sip>, shared: Arc<Shared>, mut incoming: TransactionReceiver) {
     while let Some(mut tx) = incoming.recv().await {
         // In-dialog requests go to their dialog, which reports them to the call.
         if let Some(Dialog::Invite(mut dialog)) = sip.layer.match_dialog(&tx) {
@@ -106,10 +34,10 @@ async fn serve_incoming(sip: Arc<Sip>, mut incoming: TransactionReceiver) {
             });
             continue;
         }
-        let sip = sip.clone();
+        let (sip, shared) = (sip.clone(), shared.clone());
         tokio::spawn(async move {
             let reply = match tx.original.method {
-                Method::Invite => return inbound(sip, tx).await,
+                Method::Invite => return inbound(sip, shared, tx).await,
                 // Trunk keepalive.
                 Method::Options => StatusCode::OK,
                 Method::Ack => return,
@@ -153,12 +81,6 @@ pub fn read_invite(request: &Request) -> InviteRequest {
     }
 }
 
-/// `Warning: 399 voxline "why"` (RFC 3261 section 20.43), for a refusal's reason.
-fn warning(reason: &str) -> Header {
-    let text: String = reason.chars().filter(|c| *c != '"' && !c.is_control()).take(200).collect();
-    Header::Other("Warning".into(), format!("399 voxline \"{text}\""))
-}
-
 /// Answers an INVITE with a failure; `kind` is the refusal metric's reason (None when
 /// admission already counted it).
 async fn refuse(tx: &mut Transaction, status: StatusCode, reason: &str, kind: Option<&str>, shared: &Shared) {
@@ -174,8 +96,7 @@ async fn refuse(tx: &mut Transaction, status: StatusCode, reason: &str, kind: Op
 }
 
 /// An inbound call: checks, answer, then the call over RTP until either side ends it.
-async fn inbound(sip: Arc<Sip>, mut tx: Transaction) {
-    let shared = sip.shared.clone();
+async fn inbound(sip: Arc<Sip>, shared: Arc<Shared>, mut tx: Transaction) {
     let invite = read_invite(&tx.original);
     let sip_call_id = invite.sip_call_id.clone();
     if shared.draining.load(Ordering::SeqCst) {
@@ -190,7 +111,7 @@ async fn inbound(sip: Arc<Sip>, mut tx: Transaction) {
             return refuse(&mut tx, StatusCode::NotAcceptableHere, &e.to_string(), Some("bad_sdp"), &shared).await;
         }
     };
-    let (prepared, answer_after) = match choose(&sip, &invite).await {
+    let (prepared, answer_after) = match choose(&sip, &shared, &invite).await {
         Ok(chosen) => chosen,
         Err((status, reason)) => return refuse(&mut tx, status, &reason, Some("bad_parameters"), &shared).await,
     };
@@ -241,59 +162,8 @@ async fn inbound(sip: Arc<Sip>, mut tx: Transaction) {
         return;
     }
     tracing::info!(parent: &span, sip_call_id, codec = ?negotiated.codec, ptime = negotiated.ptime, "answered");
-    let rtp = sip.rtp.clone();
-    let layer = sip.layer.clone();
-    let metrics = shared.metrics.clone();
-    let run = move |events: mpsc::Sender<TransportEvent>, commands, recorder| async move {
-        let (updates, update_rx) = mpsc::channel(4);
-        let mut state = Renegotiation { session_id, version: 1, local, current: negotiated.clone(), updates };
-        let to_call = events.clone();
-        let media = media::run(socket, negotiated, rtp, events, commands, update_rx, recorder);
-        tokio::pin!(media);
-        let mut hung_up_by_caller = false;
-        let mut signalling = true;
-        let end = loop {
-            tokio::select! {
-                end = &mut media => break end,
-                s = states.recv(), if signalling => match s {
-                    Some(DialogState::Terminated(_, reason)) => {
-                        tracing::info!(?reason, "dialog ended");
-                        hung_up_by_caller = true;
-                        signalling = false;
-                        let _ = to_call.send(TransportEvent::HangUp).await;
-                    }
-                    Some(DialogState::Updated(_, request, handle)) => state.offer(&request, handle).await,
-                    Some(DialogState::Info(_, request, handle)) => {
-                        if let Some(digit) = info_digit(&request) {
-                            let _ = to_call.send(TransportEvent::Dtmf(digit)).await;
-                        }
-                        let _ = handle.reply(StatusCode::OK).await;
-                    }
-                    Some(DialogState::Options(_, _, handle)) | Some(DialogState::Message(_, _, handle))
-                    | Some(DialogState::Notify(_, _, handle)) => {
-                        let _ = handle.reply(StatusCode::OK).await;
-                    }
-                    Some(DialogState::Refer(_, _, handle)) => {
-                        let _ = handle.reply(StatusCode::NotImplemented).await;
-                    }
-                    Some(_) => {}
-                    None => signalling = false,
-                },
-            }
-        };
-        let reason = if hung_up_by_caller {
-            "the caller hung up (BYE)".to_string()
-        } else {
-            if let Err(e) = dialog.bye().await {
-                tracing::warn!(error = %e, "BYE failed");
-            }
-            end.reason
-        };
-        layer.remove_dialog(&dialog.id());
-        metrics.merge("voxline_rtp_send_lateness_ms", &[], &end.send_lateness);
-        TransportEnd { reason, frames_sent: end.frames_sent, media: serde_json::to_value(&end.figures).ok() }
-    };
-    run_call(shared, "sip", sip_call_id, prepared, run).instrument(span).await;
+    let leg = Leg { dialog, states, socket, negotiated, session_id, local, far_end: "caller", dial: None };
+    leg::run(shared, sip, leg, sip_call_id, prepared).instrument(span).await;
     drop(live);
 }
 
@@ -302,8 +172,9 @@ async fn inbound(sip: Arc<Sip>, mut tx: Transaction) {
 /// user. Also how long to ring first.
 async fn choose(
     sip: &Sip,
+    shared: &Shared,
     invite: &InviteRequest,
-) -> Result<(crate::io::serve::Prepared, Duration), (StatusCode, String)> {
+) -> Result<(Prepared, Duration), (StatusCode, String)> {
     let mut params = BTreeMap::new();
     let mut answer_after = sip.answer_after;
     let origin = if let Some(id) = &invite.call_id {
@@ -315,7 +186,7 @@ async fn choose(
         "X-Voxline-Flow"
     } else {
         let user = &invite.to_user;
-        let entry = sip.shared.cfg.sip.dialplan.iter().find(|e| &e.user == user).ok_or_else(|| {
+        let entry = shared.cfg.sip.dialplan.iter().find(|e| &e.user == user).ok_or_else(|| {
             (StatusCode::NotFound, format!("no dialplan entry for {user:?} and no X-Voxline-Call-Id or X-Voxline-Flow"))
         })?;
         params.insert("flow".to_string(), entry.flow.clone());
@@ -327,72 +198,14 @@ async fn choose(
         "sip.dialplan"
     };
     // SIP peers are trusted by network (the listener's address and the trunk's ACL): no token.
-    let prepared = resolve(&sip.shared, &params, origin, true).await.map_err(|e| (StatusCode::BadRequest, e))?;
+    let prepared = resolve(shared, &params, origin, true).await.map_err(|e| (StatusCode::BadRequest, e))?;
     Ok((prepared, answer_after))
 }
 
-/// `sip:voxline@PUBLIC_IP:PORT`, with `;transport=tcp` for a call that came over TCP.
+/// Our Contact for an inbound call: over TCP when the INVITE came over TCP.
 fn contact_uri(sip: &Sip, tx: &Transaction) -> Option<rsipstack::sip::Uri> {
     let tcp = tx.connection.as_ref().is_some_and(|c| !matches!(c.transport(), rsipstack::sip::Transport::Udp));
-    let host = match sip.public_ip {
-        IpAddr::V4(ip) => ip.to_string(),
-        IpAddr::V6(ip) => format!("[{ip}]"),
-    };
-    let uri = format!("sip:voxline@{host}:{}{}", sip.port, if tcp { ";transport=tcp" } else { "" });
-    rsipstack::sip::Uri::try_from(uri.as_str()).ok()
-}
-
-/// A digit from SIP INFO (`application/dtmf-relay`: `Signal=5`, or `application/dtmf`).
-fn info_digit(request: &Request) -> Option<char> {
-    let body = String::from_utf8_lossy(request.body());
-    let value = body
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Signal=").or_else(|| l.trim().strip_prefix("Signal =")))
-        .unwrap_or(body.trim());
-    value.trim().chars().next().filter(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D'))
-}
-
-/// The SDP state of a call across re-INVITEs and UPDATEs.
-struct Renegotiation {
-    session_id: u64,
-    version: u64,
-    local: (IpAddr, u16),
-    current: Negotiated,
-    updates: mpsc::Sender<MediaUpdate>,
-}
-
-impl Renegotiation {
-    /// Answers a re-INVITE or UPDATE: a new offer is negotiated and handed to the media
-    /// (hold, unhold, codec change); one without SDP gets our current description.
-    async fn offer(&mut self, request: &Request, handle: TransactionHandle) {
-        let sdp_type = || vec![Header::ContentType("application/sdp".into())];
-        if request.body().is_empty() {
-            let ours = sdp::write(&self.current, self.local, self.session_id, self.version);
-            let _ = handle.respond(StatusCode::OK, Some(sdp_type()), Some(ours.into_bytes())).await;
-            return;
-        }
-        let offer = String::from_utf8_lossy(request.body()).to_string();
-        match sdp::parse(&offer).and_then(|o| sdp::negotiate(&o)) {
-            Ok(mut negotiated) => {
-                // RFC 2543 hold: a connection address of 0.0.0.0.
-                if negotiated.remote.is_some_and(|(ip, _)| ip.is_unspecified())
-                    && negotiated.direction == Direction::SendRecv
-                {
-                    negotiated.direction = Direction::RecvOnly;
-                }
-                self.version += 1;
-                let ours = sdp::write(&negotiated, self.local, self.session_id, self.version);
-                let _ = handle.respond(StatusCode::OK, Some(sdp_type()), Some(ours.into_bytes())).await;
-                tracing::info!(direction = ?negotiated.direction, codec = ?negotiated.codec, "session updated");
-                self.current = negotiated.clone();
-                let _ = self.updates.send(MediaUpdate::Renegotiated(negotiated)).await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "refused a session update");
-                let _ = handle.respond(StatusCode::NotAcceptableHere, Some(vec![warning(&e.to_string())]), None).await;
-            }
-        }
-    }
+    sip.contact(tcp)
 }
 
 #[cfg(test)]
@@ -415,24 +228,5 @@ mod tests {
         assert_eq!((invite.sip_call_id.as_str(), invite.flow.as_deref()), ("1-2@127.0.0.1", Some("cod")));
         assert_eq!(invite.context.as_deref(), Some("{\"order\": {\"id\": \"A1\"}}"));
         assert_eq!(invite.offer.unwrap().codec, sdp::G711::Pcma);
-    }
-
-    #[test]
-    fn info_digits() {
-        let text = |body: &str| {
-            format!(
-                "INFO sip:v@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-2\r\n\
-                 From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:v@127.0.0.1>;tag=2\r\nCall-ID: x\r\nCSeq: 2 INFO\r\n\
-                 Content-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-        };
-        let digit = |body: &str| match rsipstack::sip::SipMessage::try_from(text(body).as_str()).unwrap() {
-            rsipstack::sip::SipMessage::Request(r) => info_digit(&r),
-            _ => None,
-        };
-        assert_eq!(digit("Signal=5\r\nDuration=160\r\n"), Some('5'));
-        assert_eq!(digit("#"), Some('#'));
-        assert_eq!(digit("hello"), None);
     }
 }
