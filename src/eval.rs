@@ -1,4 +1,5 @@
-//! Word error rate with a Whisper-style text normaliser, for tests and benches.
+//! Word error rate with a Whisper-style text normaliser, and the answering-machine
+//! detector's accuracy, for tests and benches.
 
 /// Lower-cases, strips punctuation, expands common contractions and folds
 /// British spellings, so "I'm travelling." and "I am traveling" compare equal.
@@ -130,5 +131,97 @@ mod tests {
         assert_eq!(wer([("I am busy right now.", "I'm busy right now")]), 0.0);
         assert_eq!(wer([("yes please confirm", "yes confirm it")]), 2.0 / 3.0);
         assert_eq!(wer([("a b c d", "")]), 1.0);
+    }
+}
+
+/// One answering-machine fixture: 8 kHz audio from the moment of answer.
+pub struct AmdClip {
+    pub name: String,
+    pub machine: bool,
+    pub audio: Vec<f32>,
+}
+
+/// Reads `labels.tsv` (NAME or FILE, then `human` or `machine`; a header line is
+/// skipped) and the WAVs next to it.
+pub fn amd_clips(dir: &std::path::Path) -> Result<Vec<AmdClip>, String> {
+    let text = std::fs::read_to_string(dir.join("labels.tsv")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut clips = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut fields = line.split('\t');
+        let (Some(name), Some(label)) = (fields.next(), fields.next()) else { continue };
+        let machine = match label.trim() {
+            "machine" => true,
+            "human" => false,
+            _ => continue, // the header
+        };
+        let file = if name.ends_with(".wav") { name.to_string() } else { format!("{name}.wav") };
+        let pcm = crate::media::read_wav_mono(&dir.join(&file)).map_err(|e| format!("{file}: {e}"))?;
+        let audio = crate::media::resample(&pcm.samples, pcm.rate, 8000).map_err(|e| format!("{file}: {e}"))?;
+        clips.push(AmdClip { name: file, machine, audio });
+    }
+    Ok(clips)
+}
+
+/// What the detector made of one clip.
+#[derive(Debug, serde::Serialize)]
+pub struct AmdResult {
+    pub name: String,
+    pub machine: bool,
+    pub decision: crate::media::amd::Decision,
+    pub decided_ms: u64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct AmdReport {
+    pub humans: usize,
+    /// Humans taken for machines: they would be hung up on.
+    pub humans_hung_up: usize,
+    pub machines: usize,
+    /// Machines taken for humans: the bot talks to a greeting.
+    pub machines_missed: usize,
+    pub decided_ms_p50: u64,
+    pub decided_ms_max: u64,
+    pub clips: Vec<AmdResult>,
+}
+
+/// Runs the detector over `clips` as a call would: 20 ms frames from the answer, and
+/// the callee's words recognised so far (`transcribe` of the audio up to that point)
+/// every second from 1.5 s while it is undecided.
+pub fn amd_report(clips: &[AmdClip], mut transcribe: impl FnMut(&[f32]) -> String) -> AmdReport {
+    use crate::media::amd::{AmdConfig, Detector, FRAME};
+    let mut results = Vec::new();
+    for clip in clips {
+        let mut detector = Detector::new(AmdConfig::default());
+        for (i, frame) in clip.audio.chunks(FRAME).enumerate() {
+            let at = (i as u64 + 1) * 20;
+            if at >= 1500 && (at - 1500) % 1000 == 0 && detector.decision().is_none() {
+                let heard = transcribe(&clip.audio[..(i + 1) * FRAME]);
+                detector.on_text(&heard);
+            }
+            if detector.decision().is_some() || detector.on_frame(frame).is_some() {
+                break;
+            }
+        }
+        let decision = detector
+            .decision()
+            .cloned()
+            .unwrap_or_else(|| crate::media::amd::Decision::Human("the clip ended undecided".into()));
+        results.push(AmdResult {
+            name: clip.name.clone(),
+            machine: clip.machine,
+            decision,
+            decided_ms: detector.elapsed_ms(),
+        });
+    }
+    let mut times: Vec<u64> = results.iter().map(|r| r.decided_ms).collect();
+    times.sort_unstable();
+    AmdReport {
+        humans: results.iter().filter(|r| !r.machine).count(),
+        humans_hung_up: results.iter().filter(|r| !r.machine && r.decision.is_machine()).count(),
+        machines: results.iter().filter(|r| r.machine).count(),
+        machines_missed: results.iter().filter(|r| r.machine && !r.decision.is_machine()).count(),
+        decided_ms_p50: times.get(times.len() / 2).copied().unwrap_or(0),
+        decided_ms_max: times.last().copied().unwrap_or(0),
+        clips: results,
     }
 }

@@ -1,6 +1,8 @@
 //! Audio at the edges and in the pipeline: the frame type and media time, G.711 and
-//! L16 codecs, resampling (whole clips and streaming), the RTP jitter buffer, WAV files.
+//! L16 codecs, resampling (whole clips and streaming), the RTP jitter buffer, WAV files,
+//! and answering-machine detection.
 
+pub mod amd;
 mod codec;
 mod frame;
 mod g711;

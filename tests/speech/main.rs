@@ -1,6 +1,7 @@
 //! Integration tests with the real models (run `voxline models fetch` first; the
 //! README's test command does).
 
+mod amd;
 mod asr;
 mod cli;
 mod common;
