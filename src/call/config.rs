@@ -28,6 +28,9 @@ pub struct CallConfig {
     /// A bot turn whose next sentence has not come this long after the last one, with
     /// nothing left to play, is given up as failed.
     pub tts_timeout_ms: u32,
+    /// An answering machine's greeting still not over this long after it was detected:
+    /// hang up without leaving the message.
+    pub voicemail_wait_ms: u32,
 }
 
 impl Default for CallConfig {
@@ -44,6 +47,7 @@ impl Default for CallConfig {
             wait_for_callee_ms: 1200,
             asr_timeout_ms: 5000,
             tts_timeout_ms: 10_000,
+            voicemail_wait_ms: 30_000,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! commands, engine requests, events, handoff, outcome) come out of `poll_output`.
 //! No sockets, clocks or sleeps: the same core runs live and on a virtual clock.
 
+mod answering;
 mod config;
 mod session;
 mod types;

@@ -1,6 +1,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use super::answering::Amd;
 use super::types::{
     ms, AsrRequest, CarrierCommand, Event, HandoffPacket, Input, Output, StageLatency, TimedEvent, TranscriptLine,
     TtsChunk, TtsRequest,
@@ -8,6 +9,7 @@ use super::types::{
 use super::CallConfig;
 use crate::dialogue::{BotTurn, CallEnd, Dialogue, Outcome};
 use crate::engines::{EngineError, VoiceActivity};
+use crate::media::amd::{AmdConfig, Decision};
 use crate::media::{samples_per_20ms, Frame, MediaTime};
 use crate::pipeline::{classify_interjection, EchoGate, Interjection, Playout, PlayoutSegment, SpeechDetector};
 
@@ -23,6 +25,8 @@ enum AsrKind {
         covers: u64,
     },
     Final,
+    /// The callee's first seconds, for answering-machine detection.
+    Amd,
 }
 
 /// The caller's turn in progress.
@@ -40,6 +44,14 @@ struct UserTurn {
     spec_text: Option<(u64, String)>,
     /// Set once the endpoint fired: the decode whose result ends the turn.
     final_id: Option<u64>,
+}
+
+/// Answering-machine detection on an outbound call.
+enum Answering {
+    /// Deciding: the bot waits.
+    Deciding(Box<Amd>),
+    /// A machine: its message plays once the greeting is over, or the call ends at `give_up_at`.
+    Machine { amd: Box<Amd>, message: Option<BotTurn>, give_up_at: Duration },
 }
 
 /// Playout paused by caller speech, waiting for its words.
@@ -82,6 +94,7 @@ pub struct Call {
     preroll: VecDeque<f32>,
     user: Option<UserTurn>,
     transcript: Vec<TranscriptLine>,
+    answering: Option<Answering>,
 }
 
 impl Call {
@@ -120,8 +133,15 @@ impl Call {
             preroll: VecDeque::new(),
             user: None,
             transcript: Vec::new(),
+            answering: None,
             cfg,
         })
+    }
+
+    /// Decide whether a person or an answering machine took the call before greeting
+    /// (outbound calls; before `Input::Start`).
+    pub fn detect_answering_machine(&mut self, cfg: AmdConfig) {
+        self.answering = Some(Answering::Deciding(Box::new(Amd::new(cfg))));
     }
 
     pub fn is_ended(&self) -> bool {
@@ -158,6 +178,7 @@ impl Call {
             self.false_interruption_due(),
             listening,
             self.greet_due(),
+            self.answering_due(),
             asr_deadline,
             self.tts_due(),
         ]
@@ -166,9 +187,20 @@ impl Call {
         .min()
     }
 
-    /// The greeting, if the callee has not started saying hello (then its end cues it).
+    /// The greeting, if the callee has not started saying hello (then its end cues it)
+    /// and is known to be a person when that is checked.
     fn greet_due(&self) -> Option<Duration> {
-        self.greet_at.filter(|_| !self.greeted && self.user.is_none())
+        self.greet_at.filter(|_| !self.greeted && self.user.is_none() && self.answering.is_none())
+    }
+
+    /// Detection's own deadline: a line silent past `decide_by_ms` (no audio at all), or
+    /// a machine's greeting that never ends.
+    fn answering_due(&self) -> Option<Duration> {
+        match self.answering.as_ref()? {
+            Answering::Deciding(amd) => Some(self.started_at + Duration::from_millis(amd.cfg.decide_by_ms + 1000)),
+            Answering::Machine { message: Some(_), give_up_at, .. } => Some(*give_up_at),
+            Answering::Machine { message: None, .. } => None,
+        }
     }
 
     /// The no-input prompt, once neither side is talking.
@@ -201,6 +233,9 @@ impl Call {
         match input {
             Input::Start => {
                 self.started_at = self.now;
+                if self.answering.is_some() {
+                    tracing::debug!("answered: listening for a person or a machine before greeting");
+                }
                 self.greet_at = Some(self.now + Duration::from_millis(self.cfg.wait_for_callee_ms as u64));
             }
             // Held: the line carries hold music or nothing the bot should act on.
@@ -218,7 +253,9 @@ impl Call {
             Input::MarkPlayed(_) | Input::Timeout => {}
             Input::Hold(on) => self.on_hold(on),
             Input::HangUp => {
-                let outcome = self.ending.take().map_or(Outcome::NoResponse, |e| e.outcome);
+                let machine = matches!(self.answering, Some(Answering::Machine { .. }));
+                let unfinished = if machine { Outcome::Voicemail } else { Outcome::NoResponse };
+                let outcome = self.ending.take().map_or(unfinished, |e| e.outcome);
                 self.emit(Event::Outcome { code: outcome.code() });
                 self.out.push_back(Output::Outcome(outcome));
                 self.ended = true;
@@ -437,6 +474,9 @@ impl Call {
             tracing::warn!(rate = frame.rate(), call_rate = self.cfg.rate, "dropping caller frame at the wrong rate");
             return;
         }
+        if self.listen_for_machine(&frame) {
+            return;
+        }
         let keep = (self.cfg.preroll_ms as usize * self.cfg.rate as usize / 1000).max(frame.samples.len());
         self.preroll.extend(frame.samples.iter().copied());
         while self.preroll.len() > keep {
@@ -587,6 +627,9 @@ impl Call {
         let Some((kind, sent)) = self.asr.remove(&id) else { return };
         let latency = ms(self.now.saturating_sub(sent));
         self.emit(Event::Latency { stage: StageLatency::Asr, ms: latency });
+        if kind == AsrKind::Amd {
+            return self.amd_heard(Some(&text));
+        }
         let Some(user) = self.user.as_mut() else { return };
         if user.final_id == Some(id) {
             self.finalize(text);
@@ -599,7 +642,7 @@ impl Call {
                 user.partial_text = Some(text.clone());
             }
             AsrKind::Speculative { covers } => user.spec_text = Some((covers, text.clone())),
-            AsrKind::Final => {}
+            AsrKind::Final | AsrKind::Amd => {}
         }
         if !text.is_empty() {
             self.emit(Event::AsrPartial { text: text.clone() });
@@ -635,6 +678,9 @@ impl Call {
         let final_result = self.user.as_ref().is_some_and(|u| u.final_id == Some(id));
         self.emit(Event::AsrFailed { reason, final_result });
         tracing::warn!(id, reason, final_result, "speech recognition request failed");
+        if kind == AsrKind::Amd {
+            return self.amd_heard(None);
+        }
         let Some(user) = self.user.as_mut() else { return };
         match kind {
             AsrKind::Partial => user.partial_in_flight = false,
@@ -661,7 +707,10 @@ impl Call {
             at_ms: ms(self.now),
         });
         if !self.greeted {
-            return self.greet();
+            if self.answering.is_none() {
+                self.greet();
+            }
+            return;
         }
         let turn = self.dialogue.on_text(self.elapsed(), "");
         self.respond(turn);
@@ -695,6 +744,13 @@ impl Call {
         }
         self.transcript.push(TranscriptLine { speaker: "caller", text: text.clone(), at_ms: ms(self.now) });
         if !self.greeted {
+            if let Some(Answering::Deciding(amd)) = self.answering.as_mut() {
+                // Heard while deciding: the words count, the greeting waits for the decision.
+                if let Some(decision) = amd.on_text(&text) {
+                    self.answered_by(decision);
+                }
+                return;
+            }
             // The callee's "hello?" on answering: the cue to greet.
             return self.greet();
         }
@@ -703,6 +759,12 @@ impl Call {
     }
 
     fn on_dtmf(&mut self, digit: char) {
+        match &self.answering {
+            // A key pressed on answering: a person, who is greeted (the key itself means nothing yet).
+            Some(Answering::Deciding(_)) => return self.answered_by(Decision::Human("pressed a key".into())),
+            Some(Answering::Machine { .. }) => return,
+            None => {}
+        }
         self.emit(Event::Dtmf { digit: digit.to_string() });
         if self.speaking {
             self.yield_turn();
@@ -754,6 +816,10 @@ impl Call {
             self.expire_asr();
             return;
         }
+        if self.answering_due().is_some_and(|t| self.now >= t) {
+            self.answering_timed_out();
+        }
+        self.request_amd_asr();
         if self.greet_due().is_some_and(|t| self.now >= t) {
             self.greet();
         }
@@ -770,5 +836,102 @@ impl Call {
             self.respond(turn);
         }
         self.send_due_frames();
+    }
+
+    // ---- answering-machine detection ----
+
+    /// Feeds detection; true when the frame is for it alone (a machine is on the line).
+    fn listen_for_machine(&mut self, frame: &Frame) -> bool {
+        match self.answering.as_mut() {
+            None => false,
+            Some(Answering::Deciding(amd)) => {
+                if let Some(decision) = amd.on_audio(&frame.samples, self.cfg.rate) {
+                    self.answered_by(decision);
+                }
+                matches!(self.answering, Some(Answering::Machine { .. }))
+            }
+            Some(Answering::Machine { amd, message, .. }) => {
+                amd.on_audio(&frame.samples, self.cfg.rate);
+                if amd.greeting_over() {
+                    if let Some(turn) = message.take() {
+                        tracing::info!("the answering machine's greeting is over: leaving the message");
+                        self.respond(turn);
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// A transcript of the callee's first seconds, when detection wants one.
+    fn request_amd_asr(&mut self) {
+        let Some(Answering::Deciding(amd)) = self.answering.as_mut() else { return };
+        let Some(audio) = amd.asr_due() else { return };
+        let id = self.next_id + 1;
+        amd.asr_sent(id);
+        self.next_id = id;
+        self.asr.insert(id, (AsrKind::Amd, self.now));
+        let prompt = self.dialogue.asr_prompt();
+        self.out.push_back(Output::Asr(AsrRequest { id, audio, rate: 8000, partial: true, prompt }));
+    }
+
+    /// A detection transcript came back (`None`: it failed).
+    fn amd_heard(&mut self, text: Option<&str>) {
+        let Some(Answering::Deciding(amd)) = self.answering.as_mut() else { return };
+        amd.asr_in_flight = None;
+        if let Some(decision) = text.and_then(|t| amd.on_text(t)) {
+            self.answered_by(decision);
+        }
+    }
+
+    fn answering_timed_out(&mut self) {
+        match self.answering.as_mut() {
+            Some(Answering::Deciding(amd)) => {
+                let decision = amd.give_up();
+                self.answered_by(decision);
+            }
+            Some(Answering::Machine { message, .. }) => {
+                if message.take().is_none() {
+                    return; // the message is playing
+                }
+                tracing::info!("the answering machine's greeting did not end: hanging up without a message");
+                let end = CallEnd { outcome: Outcome::Voicemail, handoff: None };
+                self.respond(BotTurn { say: String::new(), intent: None, end: Some(end) });
+            }
+            None => {}
+        }
+    }
+
+    fn answered_by(&mut self, decision: Decision) {
+        let Some(Answering::Deciding(amd)) = self.answering.take() else { return };
+        let (by, reason) = match decision {
+            Decision::Human(r) => ("human", r),
+            Decision::Machine(r) => ("machine", r),
+        };
+        tracing::info!(by, reason, "answered by");
+        self.emit(Event::AnsweredBy { by, reason });
+        if by == "human" {
+            // Greet now, or when the callee's hello (still going) ends.
+            self.greet_at = Some(self.now);
+            return;
+        }
+        // The machine's greeting is not a caller turn.
+        self.user = None;
+        self.ending = Some(CallEnd { outcome: Outcome::Voicemail, handoff: None });
+        let turn = self.dialogue.on_voicemail();
+        if turn.say.trim().is_empty() {
+            self.answering = Some(Answering::Machine { amd, message: None, give_up_at: self.now });
+            return self.respond(turn);
+        }
+        let give_up_at = self.now + Duration::from_millis(self.cfg.voicemail_wait_ms as u64);
+        let over = amd.greeting_over();
+        self.answering = Some(Answering::Machine { amd, message: Some(turn), give_up_at });
+        if over {
+            if let Some(Answering::Machine { message, .. }) = self.answering.as_mut() {
+                if let Some(turn) = message.take() {
+                    self.respond(turn);
+                }
+            }
+        }
     }
 }

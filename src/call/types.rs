@@ -148,6 +148,11 @@ pub enum Event {
     Dtmf {
         digit: String,
     },
+    /// Answering-machine detection decided: `by` is `human` or `machine`.
+    AnsweredBy {
+        by: &'static str,
+        reason: String,
+    },
     /// The far end held the call (`on`) or resumed it.
     Hold {
         on: bool,

@@ -69,6 +69,22 @@ pub struct FlowSpec {
     #[serde(default)]
     pub on: BTreeMap<String, Step>,
     pub states: BTreeMap<String, StateSpec>,
+    /// What an answering machine gets on an outbound call.
+    #[serde(default)]
+    pub on_voicemail: OnVoicemail,
+    /// The message left when `on_voicemail = "message"`: it names the business and says
+    /// the call was automated.
+    pub voicemail_message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnVoicemail {
+    /// Hang up as soon as a machine is detected.
+    #[default]
+    Hangup,
+    /// Wait for the beep (or the end of the greeting), leave `voicemail_message`, hang up.
+    Message,
 }
 
 const CONTEXT_ROOTS: [&str; 7] = ["customer", "order", "return", "delivery", "winback", "call", "slots"];
@@ -154,6 +170,22 @@ impl FlowSpec {
             Ok(())
         };
         check_template(&spec.greeting, "greeting".into(), "greeting")?;
+        match (&spec.voicemail_message, spec.on_voicemail) {
+            (None, OnVoicemail::Message) => {
+                return Err(bad("on_voicemail", "on_voicemail".into(), "\"message\" needs `voicemail_message`".into()))
+            }
+            (Some(message), _) => {
+                if !message.to_lowercase().contains("automated") {
+                    return Err(bad(
+                        "voicemail_message",
+                        "voicemail_message".into(),
+                        "must say that the call was automated".into(),
+                    ));
+                }
+                check_template(message, "voicemail_message".into(), "voicemail_message")?;
+            }
+            (None, OnVoicemail::Hangup) => {}
+        }
         let check_step = |step: &Step, field: String, needle: &str| -> Result<(), DialogueError> {
             if let Some(say) = &step.say {
                 check_template(say, format!("{field}.say"), needle)?;
@@ -220,6 +252,7 @@ impl FlowSpec {
     /// Every context field the flow's templates read (for validating a call context).
     pub fn context_fields(&self) -> Vec<String> {
         let mut templates: Vec<&str> = vec![&self.greeting];
+        templates.extend(self.voicemail_message.as_deref());
         let steps = self.on.values().chain(self.states.values().flat_map(|s| s.on.values()));
         templates.extend(self.states.values().map(|s| s.say.as_str()));
         templates.extend(steps.filter_map(|s| s.say.as_deref()));
@@ -560,6 +593,14 @@ impl Dialogue for FlowDialogue {
         BotTurn { say: format!("Are you still there? {}", self.state_say()), intent: None, end: None }
     }
 
+    fn on_voicemail(&mut self) -> BotTurn {
+        let say = match (self.spec.on_voicemail, &self.spec.voicemail_message) {
+            (OnVoicemail::Message, Some(message)) => self.say(message),
+            _ => String::new(),
+        };
+        BotTurn { say, intent: None, end: Some(CallEnd { outcome: Outcome::Voicemail, handoff: None }) }
+    }
+
     fn asr_prompt(&self) -> Option<String> {
         self.spec.asr_prompt.clone()
     }
@@ -615,6 +656,23 @@ say = "Okay."
         let e =
             FlowSpec::parse(&GOOD.replace("Shall I confirm?", "Pay {order.amount|shout}"), p).unwrap_err().to_string();
         assert!(e.contains("states.a.say") && e.contains("unknown filter"), "{e}");
+    }
+
+    #[test]
+    fn a_voicemail_message_is_required_and_must_say_the_call_was_automated() {
+        let p = Path::new("prompts/flows/t.toml");
+        let with = |extra: &str| GOOD.replacen("[states.a]", &format!("{extra}\n[states.a]"), 1);
+        assert_eq!(FlowSpec::parse(GOOD, p).unwrap().on_voicemail, OnVoicemail::Hangup, "the default");
+        let e = FlowSpec::parse(&with("on_voicemail = \"message\""), p).unwrap_err().to_string();
+        assert!(e.contains("on_voicemail") && e.contains("voicemail_message"), "{e}");
+        let message = "on_voicemail = \"message\"\nvoicemail_message = \"Hi {customer.name}, ShopKart here.\"";
+        let e = FlowSpec::parse(&with(message), p).unwrap_err().to_string();
+        assert!(e.contains("voicemail_message") && e.contains("automated"), "{e}");
+        let message = message.replace("ShopKart here.", "an automated call from ShopKart.");
+        let spec = FlowSpec::parse(&with(&message), p).unwrap();
+        assert_eq!(spec.on_voicemail, OnVoicemail::Message);
+        let e = FlowSpec::parse(&with(&message.replace("{customer.name}", "{secret.pin}")), p).unwrap_err();
+        assert!(e.to_string().contains("not in the call context"), "{e}");
     }
 
     #[test]

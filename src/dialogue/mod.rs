@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use builtin::BuiltinCod;
-pub use flow::{load_flows, FlowDialogue, FlowSpec, StateSpec, Step};
+pub use flow::{load_flows, FlowDialogue, FlowSpec, OnVoicemail, StateSpec, Step};
 pub use intent::{Intent, IntentClassifier, Scored};
 pub use outcome::Outcome;
 
@@ -73,6 +73,11 @@ pub trait Dialogue: Send {
     fn on_text(&mut self, elapsed: Duration, text: &str) -> BotTurn;
     fn on_dtmf(&mut self, elapsed: Duration, digit: char) -> BotTurn;
     fn on_no_input(&mut self, elapsed: Duration) -> BotTurn;
+    /// An answering machine took the call: the message to leave once its greeting is
+    /// over (empty `say`: hang up at once). The call ends as `voicemail`.
+    fn on_voicemail(&mut self) -> BotTurn {
+        BotTurn { say: String::new(), intent: None, end: Some(CallEnd { outcome: Outcome::Voicemail, handoff: None }) }
+    }
     /// Words that bias recognition in the current state.
     fn asr_prompt(&self) -> Option<String> {
         None

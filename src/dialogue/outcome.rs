@@ -15,6 +15,8 @@ pub enum Outcome {
     Interested,
     Acknowledged,
     NoResponse,
+    /// An answering machine took the call (a message was left if the flow says so).
+    Voicemail,
     Failed,
 }
 
@@ -32,6 +34,7 @@ impl Outcome {
             Outcome::Interested => "interested",
             Outcome::Acknowledged => "acknowledged",
             Outcome::NoResponse => "no_response",
+            Outcome::Voicemail => "voicemail",
             Outcome::Failed => "failed",
         }
     }

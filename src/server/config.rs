@@ -68,9 +68,16 @@ pub struct Trunk {
     /// CANCEL an unanswered call after ringing this long.
     #[serde(default = "Trunk::default_ring_timeout")]
     pub ring_timeout: String,
+    /// Answering-machine detection on answered calls (the flow's `on_voicemail` applies).
+    #[serde(default = "Trunk::default_amd")]
+    pub amd: bool,
 }
 
 impl Trunk {
+    fn default_amd() -> bool {
+        true
+    }
+
     fn default_port() -> u16 {
         5060
     }

@@ -31,6 +31,9 @@ pub struct Summary {
     pub barge_in_reaction_ms: Vec<u64>,
     pub false_barge_ins: usize,
     pub backchannels: usize,
+    /// Outbound calls: `human` or `machine`, as answering-machine detection decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<&'static str>,
     pub expect_ok: bool,
     /// Which expectations failed, if any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -43,7 +46,7 @@ pub fn summarize(events: &[TimedEvent], bot_frames_ms: &[u64]) -> Summary {
     let mut reactions = Vec::new();
     let mut outcome = None;
     let (mut handoff, mut turns, mut bot_turns, mut false_barge_ins, mut backchannels) = (false, 0, 0, 0, 0);
-    let mut last_onset = None;
+    let (mut last_onset, mut answered_by) = (None, None);
     for e in events {
         match &e.event {
             Event::Latency { stage: StageLatency::Response, ms } => response.push(*ms),
@@ -60,6 +63,7 @@ pub fn summarize(events: &[TimedEvent], bot_frames_ms: &[u64]) -> Summary {
             Event::BotSay { .. } => bot_turns += 1,
             Event::Handoff { .. } => handoff = true,
             Event::Outcome { code } => outcome = Some(*code),
+            Event::AnsweredBy { by, .. } => answered_by = Some(*by),
             _ => {}
         }
     }
@@ -72,6 +76,7 @@ pub fn summarize(events: &[TimedEvent], bot_frames_ms: &[u64]) -> Summary {
         barge_in_reaction_ms: reactions,
         false_barge_ins,
         backchannels,
+        answered_by,
         expect_ok: true,
         expect_failures: Vec::new(),
     }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use voxline::call::{Call, CallConfig, Event, HandoffPacket, Input, Output, TimedEvent, TtsChunk};
-use voxline::dialogue::{BuiltinCod, Outcome};
+use voxline::dialogue::{BotTurn, BuiltinCod, CallEnd, Dialogue, Outcome};
 use voxline::engines::{split_sentences, EngineError, VoiceActivity};
+use voxline::media::amd::AmdConfig;
 use voxline::media::{energy, Frame, MediaTime};
 
 pub const RATE: u32 = 8000;
@@ -46,6 +47,11 @@ pub enum Act {
         digit: char,
         at: Cue,
     },
+    /// A pure tone (an answering machine's beep), which ASR hears as nothing.
+    Beep {
+        ms: u64,
+        at: Cue,
+    },
     /// The far end holds (`on`) or resumes the call.
     Hold {
         on: bool,
@@ -74,6 +80,10 @@ pub struct Options {
     /// (n, i): the n-th synthesis request (1-based) never delivers sentences from index i on.
     pub tts_lost: Option<(usize, u32)>,
     pub asr: AsrDouble,
+    /// Answering-machine detection, as on an outbound call.
+    pub amd: bool,
+    /// The message the flow leaves on a machine (none: it hangs up).
+    pub voicemail: Option<&'static str>,
 }
 
 /// How the ASR double answers.
@@ -97,6 +107,8 @@ impl Default for Options {
             tts_reverse: false,
             tts_lost: None,
             asr: AsrDouble::Hears,
+            amd: false,
+            voicemail: None,
         }
     }
 }
@@ -122,17 +134,59 @@ impl Run {
     }
 }
 
+#[derive(PartialEq)]
+enum Sound {
+    Words,
+    Noise,
+    Beep,
+}
+
 struct Speaking {
     start_ms: u64,
     end_ms: u64,
     text: &'static str,
-    noise: bool,
+    sound: Sound,
+}
+
+/// The built-in COD flow, leaving `voicemail` on a machine when set.
+struct Cod(BuiltinCod, Option<&'static str>);
+
+impl Dialogue for Cod {
+    fn flow(&self) -> &str {
+        self.0.flow()
+    }
+    fn state(&self) -> &str {
+        self.0.state()
+    }
+    fn slots(&self) -> BTreeMap<String, String> {
+        self.0.slots()
+    }
+    fn greet(&mut self) -> BotTurn {
+        self.0.greet()
+    }
+    fn on_text(&mut self, elapsed: Duration, text: &str) -> BotTurn {
+        self.0.on_text(elapsed, text)
+    }
+    fn on_dtmf(&mut self, elapsed: Duration, digit: char) -> BotTurn {
+        self.0.on_dtmf(elapsed, digit)
+    }
+    fn on_no_input(&mut self, elapsed: Duration) -> BotTurn {
+        self.0.on_no_input(elapsed)
+    }
+    fn on_voicemail(&mut self) -> BotTurn {
+        let end = Some(CallEnd { outcome: Outcome::Voicemail, handoff: None });
+        BotTurn { say: self.1.unwrap_or_default().into(), intent: None, end }
+    }
 }
 
 /// Runs the built-in COD flow against a scripted caller.
 pub fn run(script: &[Act], opts: Options) -> Run {
     let context = serde_json::json!({"customer": {"name": "Priya"}, "order": {"items": [{"name": "running shoes"}], "amount": "1499"}});
-    let mut call = Call::new(CallConfig::default(), Box::new(EnergyVad), Box::new(BuiltinCod::new(&context))).unwrap();
+    let dialogue = Cod(BuiltinCod::new(&context), opts.voicemail);
+    let mut call = Call::new(CallConfig::default(), Box::new(EnergyVad), Box::new(dialogue)).unwrap();
+    if opts.amd {
+        call.detect_answering_machine(AmdConfig::default());
+    }
     let mut pending: BTreeMap<(u64, u64), Input> = BTreeMap::new();
     let mut seq = 0u64;
     let mut schedule = |pending: &mut BTreeMap<(u64, u64), Input>, at: u64, input: Input| {
@@ -161,7 +215,11 @@ pub fn run(script: &[Act], opts: Options) -> Run {
         for slot in acts.iter_mut() {
             let Some(act) = slot.clone() else { continue };
             let cue = match &act {
-                Act::Say { at, .. } | Act::Noise { at, .. } | Act::Dtmf { at, .. } | Act::Hold { at, .. } => *at,
+                Act::Say { at, .. }
+                | Act::Noise { at, .. }
+                | Act::Beep { at, .. }
+                | Act::Dtmf { at, .. }
+                | Act::Hold { at, .. } => *at,
             };
             let start = match cue {
                 Cue::AfterBot(n, d) => bot_turn_ends.get(n as usize - 1).map(|e| e + d),
@@ -172,10 +230,13 @@ pub fn run(script: &[Act], opts: Options) -> Run {
                 let s = start.unwrap();
                 match act {
                     Act::Say { text, ms, .. } => {
-                        spoken.push(Speaking { start_ms: s, end_ms: s + ms, text, noise: false })
+                        spoken.push(Speaking { start_ms: s, end_ms: s + ms, text, sound: Sound::Words })
                     }
                     Act::Noise { ms, .. } => {
-                        spoken.push(Speaking { start_ms: s, end_ms: s + ms, text: "", noise: true })
+                        spoken.push(Speaking { start_ms: s, end_ms: s + ms, text: "", sound: Sound::Noise })
+                    }
+                    Act::Beep { ms, .. } => {
+                        spoken.push(Speaking { start_ms: s, end_ms: s + ms, text: "", sound: Sound::Beep })
                     }
                     Act::Dtmf { digit, .. } => call.handle_input(now, Input::Dtmf(digit)),
                     Act::Hold { on, .. } => call.handle_input(now, Input::Hold(on)),
@@ -187,8 +248,15 @@ pub fn run(script: &[Act], opts: Options) -> Run {
         let mut samples = vec![0f32; frame];
         for (i, s) in samples.iter_mut().enumerate() {
             let ms_at = t + (i as u64 * 1000 / RATE as u64);
-            if spoken.iter().any(|sp| (sp.start_ms..sp.end_ms).contains(&ms_at)) {
-                *s = if i % 2 == 0 { 0.2 } else { -0.2 };
+            if let Some(sp) = spoken.iter().find(|sp| (sp.start_ms..sp.end_ms).contains(&ms_at)) {
+                *s = if sp.sound == Sound::Beep {
+                    let n = t * RATE as u64 / 1000 + i as u64;
+                    0.3 * (2.0 * std::f32::consts::PI * 1000.0 * n as f32 / RATE as f32).sin()
+                } else if i % 2 == 0 {
+                    0.2
+                } else {
+                    -0.2
+                };
             }
             if let Some((db, delay)) = opts.echo {
                 let src = (t + (i as u64 * 1000 / RATE as u64)).checked_sub(delay);
@@ -222,7 +290,7 @@ pub fn run(script: &[Act], opts: Options) -> Run {
                     let start_ms = end_ms.saturating_sub(req.audio.len() as u64 * 1000 / RATE as u64);
                     let words: Vec<&str> = spoken
                         .iter()
-                        .filter(|sp| !sp.noise && sp.start_ms < end_ms && sp.end_ms > start_ms)
+                        .filter(|sp| sp.sound == Sound::Words && sp.start_ms < end_ms && sp.end_ms > start_ms)
                         .map(|sp| {
                             if req.partial && sp.end_ms > end_ms {
                                 sp.text.split(' ').next().unwrap_or("")

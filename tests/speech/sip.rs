@@ -3,7 +3,7 @@
 //! digits from SIPp's own pcap, CANCEL, BYE from either side, hold and unhold, 488,
 //! OPTIONS, and bad input that must not disturb a live call. Outbound: voxline dials
 //! SIPp trunks that answer (the flow runs), are busy, ring out, or challenge (401, 407,
-//! a wrong password).
+//! a wrong password), and an answering machine that gets the flow's message after its beep.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use voxline::engines::AsrOptions;
+use voxline::io::caller::rtp::RtpHeard;
 use voxline::media::{resample, Codec};
-use voxline::sim::{load_audio, CallerScript};
+use voxline::sim::{load_audio, CallerScript, Cue};
 
 use crate::common::{asr, fixtures};
 use crate::serve::{get_json, http, Server};
@@ -114,16 +115,8 @@ fn a_sip_call_runs_to_its_outcome_from_rtp_audio() {
     let script = CallerScript::load(&fixtures().join("calls/cod_confirm.toml")).unwrap();
     let turns: Vec<_> =
         script.turns.iter().map(|t| (load_audio(&t.audio, 8000).unwrap(), t.after, t.delay_ms)).collect();
-    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let peer_port = peer.local_addr().unwrap().port().to_string();
-    peer.set_nonblocking(true).unwrap();
-    let caller = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let socket = tokio::net::UdpSocket::from_std(peer).unwrap();
-            voxline::io::caller::rtp::run(socket, turns, Codec::Pcmu, Duration::from_secs(200)).await
-        })
-    });
+    let (peer, peer_port) = rtp_peer();
+    let caller = std::thread::spawn(move || play_rtp(peer, turns));
     let (ok, log) = std::thread::scope(|scope| {
         let call =
             scope.spawn(|| sipp(&server, "uac_call.xml", "cod", &[("voxline_call", &id), ("rtp_port", &peer_port)]));
@@ -235,6 +228,23 @@ fn sipp_signalling_cases() {
 }
 
 /// `POST /v1/calls` with `"dial"` through `trunk`; the call's id.
+/// A UDP socket for a Rust RTP peer, and its port.
+fn rtp_peer() -> (std::net::UdpSocket, String) {
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = peer.local_addr().unwrap().port().to_string();
+    peer.set_nonblocking(true).unwrap();
+    (peer, port)
+}
+
+/// Plays `turns` as the far end of a call's RTP until voxline's media stops.
+fn play_rtp(peer: std::net::UdpSocket, turns: Vec<(Vec<f32>, Option<Cue>, u64)>) -> RtpHeard {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        let socket = tokio::net::UdpSocket::from_std(peer).unwrap();
+        voxline::io::caller::rtp::run(socket, turns, Codec::Pcmu, Duration::from_secs(200)).await
+    })
+}
+
 fn dial(server: &Server, trunk: &str) -> String {
     let body = json!({"flow": "cod", "context": cod_context(), "dial": {"trunk": trunk, "to": "+919812345678"}});
     let (status, created) = http("POST", &format!("{}/v1/calls", server.http), &body.to_string());
@@ -264,7 +274,7 @@ fn trunks_config(ports: &[(&str, u16)]) -> String {
 /// and a wrong password (failed). Each record carries its result and what the dial saw.
 #[test]
 fn voxline_dials_sipp_trunks() {
-    let names = ["answer", "busy", "ring", "auth401", "auth407", "wrong"];
+    let names = ["answer", "machine", "busy", "ring", "auth401", "auth407", "wrong"];
     let ports: Vec<(&str, u16)> = names.iter().map(|n| (*n, free_port())).collect();
     let port = |name: &str| ports.iter().find(|(n, _)| *n == name).unwrap().1;
     let server = Server::start_with(&[], &trunks_config(&ports));
@@ -282,16 +292,8 @@ fn voxline_dials_sipp_trunks() {
     let script = CallerScript::load(&fixtures().join("calls/cod_confirm.toml")).unwrap();
     let turns: Vec<_> =
         script.turns.iter().map(|t| (load_audio(&t.audio, 8000).unwrap(), t.after, t.delay_ms)).collect();
-    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let peer_port = peer.local_addr().unwrap().port().to_string();
-    peer.set_nonblocking(true).unwrap();
-    let callee = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let socket = tokio::net::UdpSocket::from_std(peer).unwrap();
-            voxline::io::caller::rtp::run(socket, turns, Codec::Pcmu, Duration::from_secs(200)).await
-        })
-    });
+    let (peer, peer_port) = rtp_peer();
+    let callee = std::thread::spawn(move || play_rtp(peer, turns));
     let trunk = sipp_trunk(&dir, "uas_answer.xml", port("answer"), &[("rtp_port", &peer_port)]);
     let id = dial(&server, "answer");
     let (ok, log) = finished(&dir, "uas_answer.xml", trunk);
@@ -306,6 +308,37 @@ fn voxline_dials_sipp_trunks() {
     let dial_seen = &call["summary"]["dial"];
     assert_eq!((dial_seen["trunk"].as_str(), dial_seen["status"].as_u64()), (Some("answer"), Some(200)), "{call}");
     assert!(call["summary"]["media"]["received"]["packets"].as_u64().unwrap() > 500, "{call}");
+    assert_eq!(call["summary"]["answered_by"], "human", "{call}");
+
+    // An answering machine (a greeting written independently of the detector, then its
+    // beep): the COD flow leaves its message after the beep and hangs up.
+    let greeting = load_audio(&fixtures().join("amd/independent/machine_01.wav"), 8000).unwrap();
+    let (peer, peer_port) = rtp_peer();
+    let callee = std::thread::spawn(move || play_rtp(peer, vec![(greeting, None, 0)]));
+    let trunk = sipp_trunk(&dir, "uas_answer.xml", port("machine"), &[("rtp_port", &peer_port)]);
+    let id = dial(&server, "machine");
+    let (ok, log) = finished(&dir, "uas_answer.xml", trunk);
+    assert!(ok, "SIPp trunk: {log}");
+    let heard = callee.join().unwrap();
+    let call = record(&server, &id);
+    assert_eq!((call["result"].as_str(), call["outcome"].as_str()), (Some("answered"), Some("voicemail")), "{call}");
+    assert_eq!(call["summary"]["answered_by"], "machine", "{call}");
+    assert_eq!(call["closed"], "call ended", "voxline hung up after the message: {call}");
+    let said: Vec<&str> = call["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["speaker"] == "bot")
+        .filter_map(|l| l["text"].as_str())
+        .collect();
+    assert_eq!(said.len(), 1, "only the message: {said:?}");
+    assert!(said[0].contains("automated call from ShopKart"), "{said:?}");
+    // What the machine recorded: silence over its greeting (its beep is at 7.3 s), then the message.
+    let over_greeting = &heard.bot_audio[..8000 * 7];
+    assert!(over_greeting.iter().all(|s| s.abs() < 0.01), "nothing played over the greeting");
+    let message = resample(&heard.bot_audio[8000 * 7..], 8000, 16_000).unwrap();
+    let text = asr().transcribe_blocking(message, AsrOptions::default()).unwrap().text.to_lowercase();
+    assert!(text.contains("automated"), "the machine recorded: {text}");
 
     // Busy, dialled with `voxline dial`, which follows the call to its end.
     let trunk = sipp_trunk(&dir, "uas_busy.xml", port("busy"), &[]);

@@ -22,6 +22,7 @@ use super::sdp;
 use super::stack::Sip;
 use crate::io::rtp::session::RtpSocket;
 use crate::io::serve::{admit, Live, Prepared, Shared};
+use crate::media::amd::AmdConfig;
 use crate::server::config::Trunk;
 use crate::storage::{timestamp, EndedDial};
 
@@ -136,7 +137,7 @@ impl Dial {
         tokio::spawn(self.run(shared, prepared).instrument(span));
     }
 
-    async fn run(self, shared: Arc<Shared>, prepared: Prepared) {
+    async fn run(self, shared: Arc<Shared>, mut prepared: Prepared) {
         let Dial { sip, gate, to, slot, live } = self;
         let id = prepared.id.clone();
         let began = Instant::now();
@@ -245,6 +246,9 @@ impl Dial {
         shared.metrics.inc("voxline_dials_total", &[("trunk", &trunk.name), ("result", "answered")]);
         if let Err(e) = shared.store.dial_result(id.clone(), "answered".into(), None).await {
             tracing::error!(error = %e, "dial result not written");
+        }
+        if trunk.amd {
+            prepared.call.detect_answering_machine(AmdConfig::default());
         }
         let leg = Leg { dialog, states, socket, negotiated, session_id, local, far_end: "callee", dial: Some(dial) };
         leg::run(shared, sip.clone(), leg, sip_call_id, prepared).await;
