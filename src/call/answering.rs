@@ -67,7 +67,7 @@ impl Amd {
     }
 
     /// Decides now, as a human: the line stayed silent (no audio came) until the deadline.
-    pub fn give_up(&mut self) -> Decision {
+    pub fn give_up(&self) -> Decision {
         Decision::Human(format!("no decision from the audio by {} ms", self.cfg.decide_by_ms))
     }
 

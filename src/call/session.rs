@@ -919,19 +919,13 @@ impl Call {
         self.user = None;
         self.ending = Some(CallEnd { outcome: Outcome::Voicemail, handoff: None });
         let turn = self.dialogue.on_voicemail();
-        if turn.say.trim().is_empty() {
-            self.answering = Some(Answering::Machine { amd, message: None, give_up_at: self.now });
-            return self.respond(turn);
-        }
         let give_up_at = self.now + Duration::from_millis(self.cfg.voicemail_wait_ms as u64);
-        let over = amd.greeting_over();
-        self.answering = Some(Answering::Machine { amd, message: Some(turn), give_up_at });
-        if over {
-            if let Some(Answering::Machine { message, .. }) = self.answering.as_mut() {
-                if let Some(turn) = message.take() {
-                    self.respond(turn);
-                }
-            }
+        // Nothing to say (hang up), or the greeting is already over: now; else at its end.
+        let (message, now) =
+            if turn.say.trim().is_empty() || amd.greeting_over() { (None, Some(turn)) } else { (Some(turn), None) };
+        self.answering = Some(Answering::Machine { amd, message, give_up_at });
+        if let Some(turn) = now {
+            self.respond(turn);
         }
     }
 }
