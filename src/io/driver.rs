@@ -39,7 +39,10 @@ pub enum TransportCommand {
     Clear,
     /// Report back when playback reaches this point.
     Mark(String),
-    /// End the call (after a handoff the adapter bridges instead).
+    /// The bot handed the call off (the reason); the HangUp that follows ends the bot's
+    /// part, and an adapter that can transfer (SIP) does so instead of hanging up.
+    HandOff(String),
+    /// End the call.
     HangUp,
 }
 
@@ -163,8 +166,9 @@ async fn route(
                 None
             }
             Output::Handoff(packet) => {
+                let reason = packet.reason.clone();
                 report.handoff = Some(packet);
-                None
+                Some(TransportCommand::HandOff(reason))
             }
             Output::Outcome(outcome) => {
                 report.outcome = Some(outcome);

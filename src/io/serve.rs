@@ -464,7 +464,7 @@ async fn session(
     let carrier_call_id = start.carrier_call_id.clone();
     run_call(shared, carrier.name(), carrier_call_id, prepared, move |events, commands, recorder| async move {
         let end = stream::run(socket, codec, &start, events, commands, recorder).await;
-        TransportEnd { reason: end.reason, frames_sent: end.frames_sent, media: None, dial: None }
+        TransportEnd { reason: end.reason, frames_sent: end.frames_sent, media: None, dial: None, transfer: None }
     })
     .await
 }
@@ -479,6 +479,8 @@ pub(super) struct TransportEnd {
     pub media: Option<serde_json::Value>,
     /// How the call was dialled (`dial`: trunk, number, SIP status, ring time).
     pub dial: Option<serde_json::Value>,
+    /// How a handed-off call was transferred (`transfer`: mode, target, result).
+    pub transfer: Option<serde_json::Value>,
 }
 
 /// Runs a prepared call over a transport: the record goes live, the driver and the
@@ -559,7 +561,7 @@ pub(super) async fn run_call<F, Fut>(
             let mut summary =
                 serde_json::to_value(crate::sim::summarize(&report.events, &report.bot_frames_ms)).unwrap_or_default();
             if let Some(map) = summary.as_object_mut() {
-                for (key, value) in [("media", end.media), ("dial", end.dial)] {
+                for (key, value) in [("media", end.media), ("dial", end.dial), ("transfer", end.transfer)] {
                     if let Some(value) = value {
                         map.insert(key.into(), value);
                     }

@@ -115,6 +115,10 @@ pub struct Sip {
     pub answer_after: String,
     /// Inbound calls by the To user, for calls that name no call or flow themselves.
     pub dialplan: Vec<DialplanEntry>,
+    /// Where a handed-off call is sent by REFER (a SIP URI); empty: voxline hangs up.
+    pub transfer_to: String,
+    /// How long to wait for the transfer's final NOTIFY.
+    pub transfer_timeout: String,
 }
 
 /// One dialplan line: calls to `user` run `flow` with `context`.
@@ -347,6 +351,15 @@ impl Config {
         crate::io::rtp::ports::PortPool::parse(&self.sip.rtp_ports).map_err(|e| bad("sip.rtp_ports", e.to_string()))?;
         parse_duration(&self.sip.rtp_timeout).map_err(|reason| bad("sip.rtp_timeout", reason))?;
         parse_duration(&self.sip.answer_after).map_err(|reason| bad("sip.answer_after", reason))?;
+        parse_duration(&self.sip.transfer_timeout).map_err(|reason| bad("sip.transfer_timeout", reason))?;
+        let target = self.sip.transfer_to.trim_start_matches('<').trim_end_matches('>');
+        if !target.is_empty()
+            && (!(target.starts_with("sip:") || target.starts_with("sips:"))
+                || !target.contains('@')
+                || target.contains(|c: char| c.is_whitespace() || "<>\"".contains(c)))
+        {
+            return Err(bad("sip.transfer_to", format!("{:?}: a SIP URI such as sip:agents@pbx.example", target)));
+        }
         for (i, entry) in self.sip.dialplan.iter().enumerate() {
             if let Some(after) = &entry.answer_after {
                 parse_duration(after).map_err(|reason| bad(&format!("sip.dialplan[{i}].answer_after"), reason))?;
@@ -503,7 +516,13 @@ mod tests {
         let entry = &cfg.sip.dialplan[0];
         assert_eq!((entry.user.as_str(), entry.flow.as_str()), ("1000", "cod"));
         assert_eq!(entry.context["order"]["id"], "A1");
-        for (key, value) in [("RTP_PORTS", "20001"), ("LISTEN", "sip.example.com"), ("RTP_TIMEOUT", "forever")] {
+        for (key, value) in [
+            ("RTP_PORTS", "20001"),
+            ("LISTEN", "sip.example.com"),
+            ("RTP_TIMEOUT", "forever"),
+            ("TRANSFER_TO", "agents@pbx"),
+            ("TRANSFER_TIMEOUT", "soon"),
+        ] {
             let e = Config::load(None, env(&[(&format!("VOXLINE_SIP__{key}"), value)])).unwrap_err().to_string();
             assert!(e.contains(&format!("sip.{}", key.to_lowercase())), "{e}");
         }

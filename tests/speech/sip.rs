@@ -1,7 +1,8 @@
 //! SIP and RTP against SIPp (Debian's sip-tester) on 127.0.0.1: a COD call that runs to
 //! its outcome from RTP audio (a Rust RTP peer plays the caller, SIPp signals), RFC 2833
 //! digits from SIPp's own pcap, CANCEL, BYE from either side, hold and unhold, 488,
-//! OPTIONS, and bad input that must not disturb a live call. Outbound: voxline dials
+//! OPTIONS, session timers (422, voxline refreshing, a caller that stops), a blind
+//! transfer by REFER, and bad input that must not disturb a live call. Outbound: voxline dials
 //! SIPp trunks that answer (the flow runs), are busy, ring out, or challenge (401, 407,
 //! a wrong password), and an answering machine that gets the flow's message after its beep.
 
@@ -223,6 +224,68 @@ fn sipp_signalling_cases() {
     let holds: Vec<&Value> =
         call["timeline"].as_array().unwrap().iter().filter(|e| e["type"] == "hold").map(|e| &e["on"]).collect();
     assert_eq!(holds, [&json!(true), &json!(false)], "{call}");
+    let (clean_exit, log) = server.stop();
+    assert!(clean_exit, "{log}");
+}
+
+/// A COD call whose caller confirms the order (1) and denies the address (2) is handed
+/// off; with `sip.transfer_to` set voxline REFERs the caller to it, the Refer-To carrying
+/// X-Voxline-Context (checked by SIPp), follows the NOTIFYs to the 200 and leaves by BYE.
+#[test]
+fn a_handed_off_sip_call_is_transferred_by_refer() {
+    let server = Server::start(&[("VOXLINE_SIP__TRANSFER_TO", "sip:agents@127.0.0.1:5999")]);
+    let body = json!({"flow": "cod", "context": cod_context()}).to_string();
+    let (status, created) = http("POST", &format!("{}/v1/calls", server.http), &body);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&created));
+    let id = serde_json::from_slice::<Value>(&created).unwrap()["call_id"].as_str().unwrap().to_string();
+    let (ok, log) = sipp(&server, "uac_transfer.xml", "cod", &[("voxline_call", &id)]);
+    assert!(ok, "SIPp: {log}\n{}", server.log());
+    let call = record(&server, &id);
+    assert_eq!(call["handoff"]["reason"], "change_address", "{call}");
+    let transfer = &call["summary"]["transfer"];
+    assert_eq!(
+        transfer,
+        &json!({"mode": "refer", "target": "sip:agents@127.0.0.1:5999", "result": "transferred",
+                "refer_status": 202, "progress": [100, 200]}),
+        "{call}"
+    );
+    assert_eq!(call["closed"], "transfer to sip:agents@127.0.0.1:5999: transferred", "{call}");
+    let (_, metrics) = http("GET", &format!("{}/metrics", server.http), "");
+    let metrics = String::from_utf8_lossy(&metrics).to_string();
+    assert!(metrics.contains("voxline_transfers_total{mode=\"refer\",result=\"transferred\"} 1"), "{metrics}");
+    let (clean_exit, log) = server.stop();
+    assert!(clean_exit, "{log}");
+}
+
+/// RFC 4028 when the caller asks: an interval below Min-SE gets 422; voxline as the
+/// refresher re-INVITEs within the interval; a caller that stops refreshing is hung up
+/// on before the interval runs out. Both calls are held (the bot waits) and run at once.
+#[test]
+fn session_timers_when_the_caller_asks() {
+    // The held calls send no RTP: the RTP timeout is set past the session timer.
+    let server = Server::start_with(&[("VOXLINE_SIP__RTP_TIMEOUT", "5m")], &dialplan_config());
+    let (ok, log) = sipp(&server, "uac_422.xml", "cod", &[]);
+    assert!(ok, "422: {log}");
+    let (refreshed, expired) = std::thread::scope(|scope| {
+        let refresh = scope.spawn(|| sipp(&server, "uac_timer_refresh.xml", "cod", &[]));
+        let expire = scope.spawn(|| sipp(&server, "uac_timer_expire.xml", "cod", &[]));
+        (refresh.join().unwrap(), expire.join().unwrap())
+    });
+    assert!(refreshed.0, "voxline refreshes: {}\n{}", refreshed.1, server.log());
+    assert!(expired.0, "the caller stops refreshing: {}\n{}", expired.1, server.log());
+    let listed = get_json(&format!("{}/v1/calls", server.http));
+    let mut closed: Vec<String> = listed["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| record(&server, c["id"].as_str().unwrap())["closed"].as_str().unwrap_or("").to_string())
+        .collect();
+    closed.sort();
+    assert_eq!(closed, ["session timer expired (no refresh in 60 s)", "the caller hung up (BYE)"]);
+    assert!(server.log().contains("session refreshed interval=90"), "{}", server.log());
+    let (_, metrics) = http("GET", &format!("{}/metrics", server.http), "");
+    let metrics = String::from_utf8_lossy(&metrics).to_string();
+    assert!(metrics.contains("reason=\"session_interval\""), "the 422 is counted: {metrics}");
     let (clean_exit, log) = server.stop();
     assert!(clean_exit, "{log}");
 }

@@ -122,6 +122,8 @@ pub struct MediaEnd {
     pub figures: MediaFigures,
     /// How late (ms) each 20 ms send came against the RTP clock's schedule.
     pub send_lateness: Histogram,
+    /// The bot handed the call off before it ended (the handoff's reason).
+    pub handed_off: Option<String>,
 }
 
 enum Queued {
@@ -215,6 +217,7 @@ pub async fn run(
     let (mut rtp_buf, mut rtcp_buf) = (vec![0u8; 2048], vec![0u8; 2048]);
     let mut warned = false;
     let mut send_lateness = Histogram::default();
+    let mut handed_off = None;
 
     let reason = loop {
         tokio::select! {
@@ -283,6 +286,7 @@ pub async fn run(
                         }
                     }
                 }
+                Some(TransportCommand::HandOff(reason)) => handed_off = Some(reason),
                 Some(TransportCommand::HangUp) | None => break "call ended".to_string(),
             },
             update = updates.recv() => {
@@ -376,7 +380,7 @@ pub async fn run(
     let js = jitter.stats();
     (figures.concealed_frames, figures.late_packets) = (js.lost_frames, js.late);
     figures.remote = remote.map(|r| r.to_string());
-    MediaEnd { reason, frames_sent: frames_out, figures, send_lateness }
+    MediaEnd { reason, frames_sent: frames_out, figures, send_lateness, handed_off }
 }
 
 /// Sends one 20 ms frame (or gathers it into a longer packet at the negotiated ptime).

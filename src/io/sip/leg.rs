@@ -1,20 +1,25 @@
 //! A SIP call once answered, either way: its RTP media with the call driver, and the
-//! in-dialog requests (BYE, re-INVITE and UPDATE for hold and codec changes, INFO
-//! digits, OPTIONS) until either side ends it.
+//! in-dialog requests (BYE, re-INVITE and UPDATE for hold and codec changes and session
+//! refreshes, INFO digits, OPTIONS) until either side ends it; the session timer
+//! (refreshing, or ending a session the peer stopped refreshing); a blind transfer
+//! after the bot hands the call off, when `sip.transfer_to` is set.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TransactionHandle};
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::{Header, Request, StatusCode};
+use rsipstack::sip::{Header, Method, Request, StatusCode};
 use tokio::sync::mpsc;
 
 use super::sdp::{self, Direction, Negotiated};
 use super::stack::{warning, Sip};
+use super::timer::{self, SessionTimer, TimerError};
+use super::transfer;
 use crate::io::driver::TransportEvent;
 use crate::io::rtp::session::{self as media, MediaUpdate, RtpSocket};
 use crate::io::serve::{run_call, Prepared, Shared, TransportEnd};
+use crate::server::config::parse_duration;
 
 /// An answered call's signalling and media.
 pub(super) struct Leg {
@@ -29,20 +34,34 @@ pub(super) struct Leg {
     pub far_end: &'static str,
     /// How the call was dialled, kept with its summary (`dial`).
     pub dial: Option<serde_json::Value>,
+    /// The RFC 4028 session timer the call was answered with.
+    pub timer: Option<SessionTimer>,
 }
 
 /// Runs an answered call until either side ends it; the outcome is stored.
 pub(super) async fn run(shared: Arc<Shared>, sip: Arc<Sip>, leg: Leg, sip_call_id: String, prepared: Prepared) {
-    let Leg { dialog, mut states, socket, negotiated, session_id, local, far_end, dial } = leg;
+    let Leg { dialog, mut states, socket, negotiated, session_id, local, far_end, dial, timer } = leg;
     let rtp = sip.rtp.clone();
     let metrics = shared.metrics.clone();
+    let transfer_to = shared.cfg.sip.transfer_to.clone();
+    let transfer_wait = parse_duration(&shared.cfg.sip.transfer_timeout).expect("validated");
+    let context = transfer::context(&prepared.id, &shared.base_url);
     let run = move |events: mpsc::Sender<TransportEvent>, commands, recorder| async move {
         let (updates, update_rx) = mpsc::channel(4);
-        let mut state = Renegotiation { session_id, version: 1, local, current: negotiated.clone(), updates };
+        let mut state = Renegotiation {
+            session_id,
+            version: 1,
+            local,
+            current: negotiated.clone(),
+            updates,
+            timer: Timer::new(timer),
+        };
         let to_call = events.clone();
         let media = media::run(socket, negotiated, rtp, events, commands, update_rx, recorder);
         tokio::pin!(media);
+        let (refreshed_tx, mut refreshed) = mpsc::channel(1);
         let mut hung_up_by_far_end = false;
+        let mut expired: Option<String> = None;
         let mut signalling = true;
         let end = loop {
             tokio::select! {
@@ -71,21 +90,116 @@ pub(super) async fn run(shared: Arc<Shared>, sip: Arc<Sip>, leg: Leg, sip_call_i
                     Some(_) => {}
                     None => signalling = false,
                 },
+                _ = state.timer.due(), if expired.is_none() => {
+                    let session = state.timer.take().expect("due only with a timer");
+                    if session.we_refresh {
+                        // The refresh runs beside the media; its answer comes back on `refreshed`.
+                        let (dialog, done) = (dialog.clone(), refreshed_tx.clone());
+                        let body = sdp::write(&state.current, state.local, state.session_id, state.version);
+                        tokio::spawn(async move { let _ = done.send(refresh(&dialog, session, body).await).await; });
+                    } else {
+                        let why = format!("session timer expired (no refresh in {} s)", session.expire_after().as_secs());
+                        tracing::warn!("{why}");
+                        expired = Some(why);
+                        let _ = to_call.send(TransportEvent::HangUp).await;
+                    }
+                }
+                Some(done) = refreshed.recv() => match done {
+                    Ok(next) => state.timer.restart(next),
+                    Err(why) => {
+                        tracing::warn!("{why}");
+                        expired = Some(why);
+                        let _ = to_call.send(TransportEvent::HangUp).await;
+                    }
+                },
             }
         };
+        metrics.merge("voxline_rtp_send_lateness_ms", &[], &end.send_lateness);
+        let mut transferred = None;
         let reason = if hung_up_by_far_end {
             format!("the {far_end} hung up (BYE)")
         } else {
-            if let Err(e) = dialog.bye().await {
-                tracing::warn!(error = %e, "BYE failed");
+            if let (Some(why), false) = (&end.handed_off, transfer_to.is_empty()) {
+                tracing::info!(target = %transfer_to, handoff = %why, "transferring the call (REFER)");
+                let referred_by = sip.contact(false).map(|c| format!("<{c}>"));
+                let t = transfer::blind(&dialog, &mut states, &transfer_to, &context, referred_by, transfer_wait).await;
+                metrics.inc("voxline_transfers_total", &[("mode", t.mode), ("result", t.result)]);
+                transferred = Some(t);
             }
-            end.reason
+            let gone = transferred.as_ref().is_some_and(|t| t.caller_left);
+            if !gone {
+                if let Err(e) = dialog.bye().await {
+                    tracing::warn!(error = %e, "BYE failed");
+                }
+            }
+            match (&transferred, expired) {
+                (Some(t), _) => format!("transfer to {}: {}", t.target, t.result),
+                (None, Some(why)) => why,
+                (None, None) => end.reason,
+            }
         };
         sip.layer.remove_dialog(&dialog.id());
-        metrics.merge("voxline_rtp_send_lateness_ms", &[], &end.send_lateness);
-        TransportEnd { reason, frames_sent: end.frames_sent, media: serde_json::to_value(&end.figures).ok(), dial }
+        TransportEnd {
+            reason,
+            frames_sent: end.frames_sent,
+            media: serde_json::to_value(&end.figures).ok(),
+            dial,
+            transfer: transferred.and_then(|t| serde_json::to_value(t).ok()),
+        }
     };
     run_call(shared, "sip", sip_call_id, prepared, run).await;
+}
+
+/// A session refresh voxline sends (re-INVITE with its current SDP). The timer the 2xx
+/// sets, or why the session is over (RFC 4028: a refresh without a 2xx ends it).
+async fn refresh(dialog: &InviteDialog, session: SessionTimer, body: String) -> Result<Option<SessionTimer>, String> {
+    let mut headers: Vec<Header> =
+        session.refresh_headers().into_iter().map(|(k, v)| Header::Other(k.into(), v)).collect();
+    headers.push(Header::ContentType("application/sdp".into()));
+    match dialog.reinvite(Some(headers), Some(body.into_bytes())).await {
+        Ok(Some(response)) if (200..300).contains(&u16::from(response.status_code.clone())) => {
+            tracing::info!(interval = session.interval, "session refreshed");
+            // A 2xx without Session-Expires turns the timer off.
+            timer::of_response(&response).map_err(|e| format!("session refresh answered badly: {e}"))
+        }
+        Ok(Some(response)) => Err(format!("session refresh refused ({})", response.status_code)),
+        Ok(None) => Err("session refresh: the dialog is gone".into()),
+        Err(e) => Err(format!("session refresh failed: {e}")),
+    }
+}
+
+/// The session timer's clock: when voxline next refreshes or gives up.
+struct Timer {
+    session: Option<SessionTimer>,
+    due: Option<tokio::time::Instant>,
+}
+
+impl Timer {
+    fn new(session: Option<SessionTimer>) -> Self {
+        let mut timer = Timer { session: None, due: None };
+        timer.restart(session);
+        timer
+    }
+
+    /// A refresh happened (either way) with this outcome.
+    fn restart(&mut self, session: Option<SessionTimer>) {
+        self.session = session;
+        self.due = session.map(|s| tokio::time::Instant::now() + s.next().0);
+    }
+
+    /// Waits until the timer is due (forever without one).
+    async fn due(&self) {
+        match self.due {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The timer, now stopped (a refresh in flight restarts it).
+    fn take(&mut self) -> Option<SessionTimer> {
+        self.due = None;
+        self.session.take()
+    }
 }
 
 /// A digit from SIP INFO (`application/dtmf-relay`: `Signal=5`, or `application/dtmf`).
@@ -105,13 +219,39 @@ struct Renegotiation {
     local: (IpAddr, u16),
     current: Negotiated,
     updates: mpsc::Sender<MediaUpdate>,
+    timer: Timer,
 }
 
 impl Renegotiation {
     /// Answers a re-INVITE or UPDATE: a new offer is negotiated and handed to the media
-    /// (hold, unhold, codec change); one without SDP gets our current description.
+    /// (hold, unhold, codec change); one without SDP gets our current description. Either
+    /// is a session refresh: its Session-Expires restarts the timer (none stops it).
     async fn offer(&mut self, request: &Request, handle: TransactionHandle) {
-        let sdp_type = || vec![Header::ContentType("application/sdp".into())];
+        let session = match timer::of_request(request) {
+            Ok(session) => session,
+            Err(e @ TimerError::TooSmall(_)) => {
+                let min_se = Header::Other("Min-SE".into(), timer::MIN_SE.to_string());
+                let _ = handle
+                    .respond(StatusCode::SessionIntervalTooSmall, Some(vec![min_se, warning(&e.to_string())]), None)
+                    .await;
+                return;
+            }
+            Err(e) => {
+                let _ = handle.respond(StatusCode::BadRequest, Some(vec![warning(&e.to_string())]), None).await;
+                return;
+            }
+        };
+        let sdp_type = || {
+            let timer = session.iter().flat_map(|s| s.answer_headers()).map(|(k, v)| Header::Other(k.into(), v));
+            std::iter::once(Header::ContentType("application/sdp".into())).chain(timer).collect::<Vec<_>>()
+        };
+        self.timer.restart(session);
+        if request.body().is_empty() && request.method == Method::Update {
+            // An UPDATE without an offer (a refresh) gets no answer back.
+            let headers: Vec<Header> = sdp_type().into_iter().skip(1).collect();
+            let _ = handle.respond(StatusCode::OK, Some(headers), None).await;
+            return;
+        }
         if request.body().is_empty() {
             let ours = sdp::write(&self.current, self.local, self.session_id, self.version);
             let _ = handle.respond(StatusCode::OK, Some(sdp_type()), Some(ours.into_bytes())).await;

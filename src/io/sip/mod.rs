@@ -5,5 +5,7 @@
 pub mod leg;
 pub mod sdp;
 pub mod stack;
+pub mod timer;
+pub mod transfer;
 pub mod uac;
 pub mod uas;

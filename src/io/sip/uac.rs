@@ -20,6 +20,7 @@ use tracing::Instrument;
 use super::leg::{self, Leg};
 use super::sdp;
 use super::stack::Sip;
+use super::timer;
 use crate::io::rtp::session::RtpSocket;
 use crate::io::serve::{admit, Live, Prepared, Shared};
 use crate::media::amd::AmdConfig;
@@ -250,7 +251,13 @@ impl Dial {
         if trunk.amd {
             prepared.call.detect_answering_machine(AmdConfig::default());
         }
-        let leg = Leg { dialog, states, socket, negotiated, session_id, local, far_end: "callee", dial: Some(dial) };
+        // The callee may set a session timer in its 2xx (RFC 4028).
+        let timer = timer::of_response(&response).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "ignoring the answer's Session-Expires");
+            None
+        });
+        let leg =
+            Leg { dialog, states, socket, negotiated, session_id, local, far_end: "callee", dial: Some(dial), timer };
         leg::run(shared, sip.clone(), leg, sip_call_id, prepared).await;
         sip.layer.remove_dialog(&dialog_id);
         drop((slot, live));

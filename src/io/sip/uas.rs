@@ -17,6 +17,7 @@ use tracing::Instrument;
 use super::leg::{self, Leg};
 use super::sdp::{self, Negotiated};
 use super::stack::{warning, Sip};
+use super::timer::{self, TimerError};
 use crate::io::rtp::session::RtpSocket;
 use crate::io::serve::{admit, refused, resolve, Prepared, Shared};
 use crate::server::config::parse_duration;
@@ -46,7 +47,7 @@ pub(super) async fn serve_incoming(sip: Arc<Sip>, shared: Arc<Shared>, mut incom
                 }
                 _ => StatusCode::MethodNotAllowed,
             };
-            let allow = Header::Other("Allow".into(), "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO".into());
+            let allow = Header::Other("Allow".into(), "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, NOTIFY".into());
             let _ = tx.reply_with(reply, vec![allow], None).await;
         });
     }
@@ -111,6 +112,18 @@ async fn inbound(sip: Arc<Sip>, shared: Arc<Shared>, mut tx: Transaction) {
             return refuse(&mut tx, StatusCode::NotAcceptableHere, &e.to_string(), Some("bad_sdp"), &shared).await;
         }
     };
+    let timer = match timer::of_request(&tx.original) {
+        Ok(timer) => timer,
+        Err(e @ TimerError::TooSmall(_)) => {
+            let min_se = Header::Other("Min-SE".into(), timer::MIN_SE.to_string());
+            refused(&shared, "sip", "session_interval");
+            tracing::warn!(reason = %e, "refused an INVITE status=422");
+            let _ =
+                tx.reply_with(StatusCode::SessionIntervalTooSmall, vec![min_se, warning(&e.to_string())], None).await;
+            return;
+        }
+        Err(e) => return refuse(&mut tx, StatusCode::BadRequest, &e.to_string(), Some("bad_timer"), &shared).await,
+    };
     let (prepared, answer_after) = match choose(&sip, &shared, &invite).await {
         Ok(chosen) => chosen,
         Err((status, reason)) => return refuse(&mut tx, status, &reason, Some("bad_parameters"), &shared).await,
@@ -155,14 +168,15 @@ async fn inbound(sip: Arc<Sip>, shared: Arc<Shared>, mut tx: Transaction) {
     let session_id = uuid::Uuid::new_v4().as_u128() as u64 >> 2;
     let local = (sip.public_ip, socket.local.port());
     let answer = sdp::write(&negotiated, local, session_id, 1);
-    let sdp_type = || Header::ContentType("application/sdp".into());
-    if let Err(e) = dialog.accept(Some(vec![sdp_type()]), Some(answer.into_bytes())) {
+    let mut headers = vec![Header::ContentType("application/sdp".into())];
+    headers.extend(timer.iter().flat_map(|t| t.answer_headers()).map(|(k, v)| Header::Other(k.into(), v)));
+    if let Err(e) = dialog.accept(Some(headers), Some(answer.into_bytes())) {
         tracing::warn!(parent: &span, error = %e, "could not answer the call");
         sip.layer.remove_dialog(&dialog.id());
         return;
     }
     tracing::info!(parent: &span, sip_call_id, codec = ?negotiated.codec, ptime = negotiated.ptime, "answered");
-    let leg = Leg { dialog, states, socket, negotiated, session_id, local, far_end: "caller", dial: None };
+    let leg = Leg { dialog, states, socket, negotiated, session_id, local, far_end: "caller", dial: None, timer };
     leg::run(shared, sip, leg, sip_call_id, prepared).instrument(span).await;
     drop(live);
 }

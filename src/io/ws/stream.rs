@@ -188,6 +188,8 @@ pub async fn run(
                     }
                     Some(TransportCommand::Mark(name)) => codec.mark(&name),
                     Some(TransportCommand::Clear) => codec.clear(),
+                    // A carrier stream cannot be transferred from here: the bot hangs up.
+                    Some(TransportCommand::HandOff(_)) => Vec::new(),
                     Some(TransportCommand::HangUp) | None => {
                         for frame in codec.hang_up() {
                             let _ = tx.send(to_message(frame)).await;
