@@ -54,8 +54,8 @@ pub struct Shared {
     pub(super) cfg: Config,
     engines: Arc<dyn ServerEngines>,
     /// The same engines, as each call's driver sees them.
-    hub: Arc<dyn EngineHub>,
-    vad: SileroModel,
+    pub(super) hub: Arc<dyn EngineHub>,
+    pub(super) vad: SileroModel,
     pub(super) flows: BTreeMap<String, (PathBuf, Arc<FlowSpec>)>,
     pub(super) classifier: Arc<Mutex<IntentClassifier>>,
     pub(super) store: Arc<dyn Store>,
@@ -464,7 +464,14 @@ async fn session(
     let carrier_call_id = start.carrier_call_id.clone();
     run_call(shared, carrier.name(), carrier_call_id, prepared, move |events, commands, recorder| async move {
         let end = stream::run(socket, codec, &start, events, commands, recorder).await;
-        TransportEnd { reason: end.reason, frames_sent: end.frames_sent, media: None, dial: None, transfer: None }
+        TransportEnd {
+            reason: end.reason,
+            frames_sent: end.frames_sent,
+            media: None,
+            dial: None,
+            transfer: None,
+            transcript: Vec::new(),
+        }
     })
     .await
 }
@@ -481,6 +488,8 @@ pub(super) struct TransportEnd {
     pub dial: Option<serde_json::Value>,
     /// How a handed-off call was transferred (`transfer`: mode, target, result).
     pub transfer: Option<serde_json::Value>,
+    /// What was said after the bot's part (a bridge's caller and agent lines).
+    pub transcript: Vec<crate::storage::StoredLine>,
 }
 
 /// Runs a prepared call over a transport: the record goes live, the driver and the
@@ -556,7 +565,11 @@ pub(super) async fn run_call<F, Fut>(
         outcome: outcome.map(str::to_string),
         handoff: report.handoff.as_ref().and_then(|h| serde_json::to_value(h).ok()),
         closed,
-        transcript: crate::sim::transcript(&report.events),
+        transcript: {
+            let mut lines = crate::sim::transcript(&report.events);
+            lines.extend(end.transcript);
+            lines
+        },
         summary: {
             let mut summary =
                 serde_json::to_value(crate::sim::summarize(&report.events, &report.bot_frames_ms)).unwrap_or_default();

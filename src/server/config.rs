@@ -115,8 +115,10 @@ pub struct Sip {
     pub answer_after: String,
     /// Inbound calls by the To user, for calls that name no call or flow themselves.
     pub dialplan: Vec<DialplanEntry>,
-    /// Where a handed-off call is sent by REFER (a SIP URI); empty: voxline hangs up.
+    /// Where a handed-off call goes (a SIP URI); empty: voxline hangs up.
     pub transfer_to: String,
+    /// `refer` (blind transfer) or `bridge` (voxline calls the agent and relays media).
+    pub transfer_mode: String,
     /// How long to wait for the transfer's final NOTIFY.
     pub transfer_timeout: String,
 }
@@ -352,6 +354,9 @@ impl Config {
         parse_duration(&self.sip.rtp_timeout).map_err(|reason| bad("sip.rtp_timeout", reason))?;
         parse_duration(&self.sip.answer_after).map_err(|reason| bad("sip.answer_after", reason))?;
         parse_duration(&self.sip.transfer_timeout).map_err(|reason| bad("sip.transfer_timeout", reason))?;
+        if !matches!(self.sip.transfer_mode.as_str(), "refer" | "bridge") {
+            return Err(bad("sip.transfer_mode", format!("{:?}: refer or bridge", self.sip.transfer_mode)));
+        }
         let target = self.sip.transfer_to.trim_start_matches('<').trim_end_matches('>');
         if !target.is_empty()
             && (!(target.starts_with("sip:") || target.starts_with("sips:"))
@@ -522,6 +527,7 @@ mod tests {
             ("RTP_TIMEOUT", "forever"),
             ("TRANSFER_TO", "agents@pbx"),
             ("TRANSFER_TIMEOUT", "soon"),
+            ("TRANSFER_MODE", "conference"),
         ] {
             let e = Config::load(None, env(&[(&format!("VOXLINE_SIP__{key}"), value)])).unwrap_err().to_string();
             assert!(e.contains(&format!("sip.{}", key.to_lowercase())), "{e}");

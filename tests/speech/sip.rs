@@ -2,7 +2,8 @@
 //! its outcome from RTP audio (a Rust RTP peer plays the caller, SIPp signals), RFC 2833
 //! digits from SIPp's own pcap, CANCEL, BYE from either side, hold and unhold, 488,
 //! OPTIONS, session timers (422, voxline refreshing, a caller that stops), a blind
-//! transfer by REFER, and bad input that must not disturb a live call. Outbound: voxline dials
+//! transfer by REFER, a bridge to an agent (SIPp UAS) transcribing both sides, and bad
+//! input that must not disturb a live call. Outbound: voxline dials
 //! SIPp trunks that answer (the flow runs), are busy, ring out, or challenge (401, 407,
 //! a wrong password), and an answering machine that gets the flow's message after its beep.
 
@@ -253,6 +254,88 @@ fn a_handed_off_sip_call_is_transferred_by_refer() {
     let (_, metrics) = http("GET", &format!("{}/metrics", server.http), "");
     let metrics = String::from_utf8_lossy(&metrics).to_string();
     assert!(metrics.contains("voxline_transfers_total{mode=\"refer\",result=\"transferred\"} 1"), "{metrics}");
+    let (clean_exit, log) = server.stop();
+    assert!(clean_exit, "{log}");
+}
+
+/// A pcap of RTP (PCMU, 20 ms packets, 127.0.0.1) carrying a fixture and a second of
+/// silence after it, for SIPp's play_pcap_audio.
+fn rtp_pcap(dir: &Path, fixture: &str) -> PathBuf {
+    let mut audio = load_audio(&fixtures().join("8k").join(format!("{fixture}.wav")), 8000).unwrap();
+    audio.extend(std::iter::repeat_n(0.0, 8000));
+    let mut out: Vec<u8> = Vec::new();
+    // Global header: little-endian, version 2.4, Ethernet.
+    for word in [0xa1b2c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        out.extend(word.to_le_bytes());
+    }
+    for (i, chunk) in audio.chunks(160).enumerate() {
+        let mut rtp = vec![0x80, 0x00];
+        rtp.extend((i as u16).to_be_bytes());
+        rtp.extend((i as u32 * 160).to_be_bytes());
+        rtp.extend(0x5eed_0001u32.to_be_bytes());
+        rtp.extend(chunk.iter().map(|&x| voxline::media::mulaw_encode((x.clamp(-1.0, 1.0) * 32767.0) as i16)));
+        let udp_len = 8 + rtp.len() as u16;
+        let mut frame = vec![0u8; 12];
+        frame.extend([0x08, 0x00, 0x45, 0x00]);
+        frame.extend((20 + udp_len).to_be_bytes());
+        frame.extend([0, 0, 0, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
+        frame.extend(10000u16.to_be_bytes());
+        frame.extend(10000u16.to_be_bytes());
+        frame.extend(udp_len.to_be_bytes());
+        frame.extend([0, 0]);
+        frame.extend(rtp);
+        let micros = i as u64 * 20_000;
+        for word in [(micros / 1_000_000) as u32, (micros % 1_000_000) as u32, frame.len() as u32, frame.len() as u32] {
+            out.extend(word.to_le_bytes());
+        }
+        out.extend(frame);
+    }
+    let path = dir.join(format!("{fixture}.pcap"));
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// The same handoff with `transfer_mode = "bridge"`: voxline calls the agent (a SIPp UAS)
+/// with X-Voxline-Context, relays RTP both ways, and transcribes both sides: the agent's
+/// words and the caller's after the handoff are in the call's transcript. The agent hangs
+/// up; voxline ends the caller's leg.
+#[test]
+fn a_handed_off_sip_call_is_bridged_to_an_agent() {
+    let agent_port = free_port();
+    let target = format!("sip:agents@127.0.0.1:{agent_port}");
+    let server =
+        Server::start(&[("VOXLINE_SIP__TRANSFER_TO", target.as_str()), ("VOXLINE_SIP__TRANSFER_MODE", "bridge")]);
+    let (agent_pcap, caller_pcap) = (rtp_pcap(&server.dir, "repeat"), rtp_pcap(&server.dir, "change_address"));
+    let agent = sipp_trunk(&server.dir, "uas_agent.xml", agent_port, &[("agent_pcap", agent_pcap.to_str().unwrap())]);
+    let body = json!({"flow": "cod", "context": cod_context()}).to_string();
+    let (status, created) = http("POST", &format!("{}/v1/calls", server.http), &body);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&created));
+    let id = serde_json::from_slice::<Value>(&created).unwrap()["call_id"].as_str().unwrap().to_string();
+    let keys = [("voxline_call", id.as_str()), ("caller_pcap", caller_pcap.to_str().unwrap())];
+    let (ok, log) = sipp(&server, "uac_bridge.xml", "cod", &keys);
+    let (agent_ok, agent_log) = finished(&server.dir, "uas_agent.xml", agent);
+    assert!(ok, "caller: {log}\n{}", server.log());
+    assert!(agent_ok, "agent: {agent_log}\n{}", server.log());
+    let call = record(&server, &id);
+    assert_eq!(call["handoff"]["reason"], "change_address", "{call}");
+    let bridge = &call["summary"]["transfer"];
+    assert_eq!((bridge["mode"].as_str(), bridge["result"].as_str()), (Some("bridge"), Some("bridged")), "{call}");
+    assert_eq!((bridge["agent_status"].as_u64(), bridge["ended_by"].as_str()), (Some(200), Some("agent")), "{call}");
+    assert!(bridge["packets_to_agent"].as_u64().unwrap() > 100, "the caller's speech reached the agent: {bridge}");
+    assert!(bridge["packets_to_caller"].as_u64().unwrap() > 100, "the agent's speech reached the caller: {bridge}");
+    assert_eq!(call["closed"], format!("bridge to {target}: bridged, ended by the agent"));
+    let lines = call["transcript"].as_array().unwrap();
+    let said = |speaker: &str| -> String {
+        lines.iter().filter(|l| l["speaker"] == speaker).map(|l| l["text"].as_str().unwrap().to_lowercase()).collect()
+    };
+    assert!(said("agent").contains("repeat"), "the agent's words: {lines:?}");
+    let handoff_at = lines.iter().filter(|l| l["speaker"] == "bot").map(|l| l["at_ms"].as_u64().unwrap()).max();
+    let caller_after: String = lines
+        .iter()
+        .filter(|l| l["speaker"] == "caller" && l["at_ms"].as_u64() > handoff_at)
+        .map(|l| l["text"].as_str().unwrap().to_lowercase())
+        .collect();
+    assert!(caller_after.contains("address") || caller_after.contains("moved"), "the caller to the agent: {lines:?}");
     let (clean_exit, log) = server.stop();
     assert!(clean_exit, "{log}");
 }

@@ -64,6 +64,20 @@ impl RtpSocket {
         Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free RTP port pair in sip.rtp_ports"))
     }
 
+    /// One RTP datagram and where it came from.
+    pub async fn recv_rtp(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+        self.rtp.recv_from(buf).await
+    }
+
+    pub async fn send_rtp(&self, datagram: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+        self.rtp.send_to(datagram, to).await
+    }
+
+    /// One RTCP datagram (a bridge reads and drops them).
+    pub async fn recv_rtcp(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.rtcp.recv(buf).await
+    }
+
     /// Reads and drops one RTP datagram: early media before an answer, which voxline
     /// listens to (so no stale audio waits at the answer) and never plays into.
     pub async fn discard_early(&self) -> std::io::Result<usize> {
@@ -124,6 +138,9 @@ pub struct MediaEnd {
     pub send_lateness: Histogram,
     /// The bot handed the call off before it ended (the handoff's reason).
     pub handed_off: Option<String>,
+    /// The call's media socket and where its RTP last went, for a bridge after a handoff.
+    pub socket: RtpSocket,
+    pub remote: Option<SocketAddr>,
 }
 
 enum Queued {
@@ -160,7 +177,7 @@ impl Sender {
     }
 }
 
-fn codec_of(g711: G711) -> Codec {
+pub(crate) fn codec_of(g711: G711) -> Codec {
     match g711 {
         G711::Pcmu => Codec::Pcmu,
         G711::Pcma => Codec::Pcma,
@@ -380,7 +397,7 @@ pub async fn run(
     let js = jitter.stats();
     (figures.concealed_frames, figures.late_packets) = (js.lost_frames, js.late);
     figures.remote = remote.map(|r| r.to_string());
-    MediaEnd { reason, frames_sent: frames_out, figures, send_lateness, handed_off }
+    MediaEnd { reason, frames_sent: frames_out, figures, send_lateness, handed_off, socket, remote }
 }
 
 /// Sends one 20 ms frame (or gathers it into a longer packet at the negotiated ptime).

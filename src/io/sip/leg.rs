@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TransactionHandle};
 use rsipstack::dialog::invite_dialog::InviteDialog;
@@ -15,11 +16,13 @@ use tokio::sync::mpsc;
 use super::sdp::{self, Direction, Negotiated};
 use super::stack::{warning, Sip};
 use super::timer::{self, SessionTimer, TimerError};
-use super::transfer;
+use super::{bridge, transfer};
 use crate::io::driver::TransportEvent;
 use crate::io::rtp::session::{self as media, MediaUpdate, RtpSocket};
 use crate::io::serve::{run_call, Prepared, Shared, TransportEnd};
+use crate::pipeline::{SpeechDetector, VadConfig};
 use crate::server::config::parse_duration;
+use crate::storage::StoredLine;
 
 /// An answered call's signalling and media.
 pub(super) struct Leg {
@@ -43,10 +46,9 @@ pub(super) async fn run(shared: Arc<Shared>, sip: Arc<Sip>, leg: Leg, sip_call_i
     let Leg { dialog, mut states, socket, negotiated, session_id, local, far_end, dial, timer } = leg;
     let rtp = sip.rtp.clone();
     let metrics = shared.metrics.clone();
-    let transfer_to = shared.cfg.sip.transfer_to.clone();
-    let transfer_wait = parse_duration(&shared.cfg.sip.transfer_timeout).expect("validated");
-    let context = transfer::context(&prepared.id, &shared.base_url);
+    let handover = Handover::new(&shared, &prepared.id);
     let run = move |events: mpsc::Sender<TransportEvent>, commands, recorder| async move {
+        let call_began = tokio::time::Instant::now();
         let (updates, update_rx) = mpsc::channel(4);
         let mut state = Renegotiation {
             session_id,
@@ -115,39 +117,127 @@ pub(super) async fn run(shared: Arc<Shared>, sip: Arc<Sip>, leg: Leg, sip_call_i
             }
         };
         metrics.merge("voxline_rtp_send_lateness_ms", &[], &end.send_lateness);
-        let mut transferred = None;
+        let mut handed = None;
         let reason = if hung_up_by_far_end {
             format!("the {far_end} hung up (BYE)")
         } else {
-            if let (Some(why), false) = (&end.handed_off, transfer_to.is_empty()) {
-                tracing::info!(target = %transfer_to, handoff = %why, "transferring the call (REFER)");
-                let referred_by = sip.contact(false).map(|c| format!("<{c}>"));
-                let t = transfer::blind(&dialog, &mut states, &transfer_to, &context, referred_by, transfer_wait).await;
-                metrics.inc("voxline_transfers_total", &[("mode", t.mode), ("result", t.result)]);
-                transferred = Some(t);
+            if let (Some(why), false) = (&end.handed_off, handover.target.is_empty()) {
+                tracing::info!(target = %handover.target, mode = %handover.mode, handoff = %why, "handing the call over");
+                let caller = bridge::CallerLeg {
+                    dialog: &dialog,
+                    states: &mut states,
+                    socket: end.socket,
+                    remote: end.remote,
+                    negotiated: state.current.clone(),
+                };
+                let h = handover.run(&sip, caller, call_began).await;
+                metrics.inc("voxline_transfers_total", &[("mode", &handover.mode), ("result", &h.result)]);
+                handed = Some(h);
             }
-            let gone = transferred.as_ref().is_some_and(|t| t.caller_left);
-            if !gone {
+            if !handed.as_ref().is_some_and(|h| h.caller_left) {
                 if let Err(e) = dialog.bye().await {
                     tracing::warn!(error = %e, "BYE failed");
                 }
             }
-            match (&transferred, expired) {
-                (Some(t), _) => format!("transfer to {}: {}", t.target, t.result),
+            match (&handed, expired) {
+                (Some(h), _) => h.closed.clone(),
                 (None, Some(why)) => why,
                 (None, None) => end.reason,
             }
         };
         sip.layer.remove_dialog(&dialog.id());
+        let (transfer, transcript) = handed.map(|h| (Some(h.summary), h.transcript)).unwrap_or_default();
         TransportEnd {
             reason,
             frames_sent: end.frames_sent,
             media: serde_json::to_value(&end.figures).ok(),
             dial,
-            transfer: transferred.and_then(|t| serde_json::to_value(t).ok()),
+            transfer,
+            transcript,
         }
     };
     run_call(shared, "sip", sip_call_id, prepared, run).await;
+}
+
+/// Where a handed-off call goes (`sip.transfer_to`, `transfer_mode`) and what the
+/// handover needs from the server.
+struct Handover {
+    target: String,
+    mode: String,
+    context: String,
+    wait: Duration,
+    shared: Arc<Shared>,
+}
+
+/// How a handover went: for the call's summary (`transfer`), its `closed`, and the
+/// bridged talk's transcript.
+struct Handed {
+    summary: serde_json::Value,
+    result: String,
+    closed: String,
+    caller_left: bool,
+    transcript: Vec<StoredLine>,
+}
+
+impl Handover {
+    fn new(shared: &Arc<Shared>, call_id: &str) -> Self {
+        let cfg = &shared.cfg.sip;
+        Handover {
+            target: cfg.transfer_to.clone(),
+            mode: cfg.transfer_mode.clone(),
+            context: transfer::context(call_id, &shared.base_url),
+            wait: parse_duration(&cfg.transfer_timeout).expect("validated"),
+            shared: shared.clone(),
+        }
+    }
+
+    /// A blind transfer (REFER), or a bridge through voxline to the agent.
+    async fn run(&self, sip: &Sip, caller: bridge::CallerLeg<'_>, call_began: tokio::time::Instant) -> Handed {
+        if self.mode != "bridge" {
+            let referred_by = sip.contact(false).map(|c| format!("<{c}>"));
+            let t = transfer::blind(caller.dialog, caller.states, &self.target, &self.context, referred_by, self.wait)
+                .await;
+            return Handed {
+                summary: serde_json::to_value(&t).unwrap_or_default(),
+                result: t.result.into(),
+                closed: format!("transfer to {}: {}", t.target, t.result),
+                caller_left: t.caller_left,
+                transcript: Vec::new(),
+            };
+        }
+        let detector =
+            || self.shared.vad.detector(8000).map(|vad| SpeechDetector::new(Box::new(vad), VadConfig::default()));
+        let (Ok(caller_ears), Ok(agent_ears)) = (detector(), detector()) else {
+            tracing::error!("bridge: no speech detector");
+            return Handed {
+                summary: serde_json::json!({"mode": "bridge", "target": self.target, "result": "failed"}),
+                result: "failed".into(),
+                closed: format!("bridge to {}: failed", self.target),
+                caller_left: false,
+                transcript: Vec::new(),
+            };
+        };
+        let listeners =
+            bridge::Listeners { hub: self.shared.hub.clone(), caller: caller_ears, agent: agent_ears, call_began };
+        let target = bridge::Target {
+            uri: &self.target,
+            context: &self.context,
+            answer_within: self.wait,
+            rtp_timeout: sip.rtp.timeout,
+        };
+        let (b, transcript) = bridge::attended(sip, caller, target, listeners, self.shared.stop.clone()).await;
+        let closed = match b.ended_by {
+            Some(by) => format!("bridge to {}: {}, ended by the {by}", b.target, b.result),
+            None => format!("bridge to {}: {}", b.target, b.result),
+        };
+        Handed {
+            summary: serde_json::to_value(&b).unwrap_or_default(),
+            result: b.result.into(),
+            closed,
+            caller_left: b.caller_left,
+            transcript,
+        }
+    }
 }
 
 /// A session refresh voxline sends (re-INVITE with its current SDP). The timer the 2xx
