@@ -14,8 +14,7 @@
 //!
 //! `cargo bench --bench pipeline` (steps: VOXLINE_PIPELINE_STEPS=1,2,3,4,6,8).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -34,79 +33,12 @@ const P95_LIMIT_MS: u64 = 1200;
 /// About one fixture call's length: the spread of the steady lines' first answers.
 const STEADY_CALL: Duration = Duration::from_secs(43);
 
-struct Server {
-    child: Child,
-    http: String,
-    media: String,
-    dir: std::path::PathBuf,
-}
+mod support;
 
-impl Server {
-    fn start(name: &str, max_calls: usize) -> Server {
-        let dir = std::env::temp_dir().join(format!("voxline-pipeline-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_voxline"))
-            .arg("serve")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("VOXLINE_HTTP__LISTEN", "127.0.0.1:0")
-            .env("VOXLINE_SIP__LISTEN", "127.0.0.1:0")
-            .env("VOXLINE_STORAGE__URL", format!("sqlite://{}/bench.db", dir.display()))
-            .env("VOXLINE_LIMITS__MAX_CALLS", max_calls.to_string())
-            .env("VOXLINE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("voxline serve");
-        let (mut http, mut media) = (String::new(), String::new());
-        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-            let line = line.unwrap_or_default();
-            if line.contains("ready: static prompts rendered") {
-                break;
-            }
-            let words: Vec<&str> = line.split_whitespace().collect();
-            match words.as_slice() {
-                ["voxline", "serve:", url] => http = url.to_string(),
-                ["twilio", "media", url] => media = url.to_string(),
-                _ => {}
-            }
-        }
-        assert!(!http.is_empty() && !media.is_empty(), "voxline serve did not start");
-        Server { child, http, media, dir }
-    }
-}
+use support::{get_json, http, percentile, response_latencies, ServeProcess as Server};
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// CPU seconds a process has used: utime + stime from /proc.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum::<f64>() / 100.0)
-}
-
-/// A GET on 127.0.0.1: the body.
-fn get(url: &str) -> String {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    write!(stream, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response.split_once("\r\n\r\n").map_or(String::new(), |(_, body)| body.to_string())
-}
-
-fn get_json(url: &str) -> Value {
-    serde_json::from_str(&get(url)).unwrap_or(Value::Null)
-}
-
-fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
-    (!sorted.is_empty()).then(|| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize])
+fn start(name: &str, max_calls: usize) -> Server {
+    Server::start(name, &[("VOXLINE_LIMITS__MAX_CALLS", max_calls.to_string())])
 }
 
 /// Plays `script` as one `voxline caller twilio` process; waits for it.
@@ -124,7 +56,7 @@ fn play(media: &str, script: &'static str) -> (&'static str, std::process::Outpu
 
 /// A burst: `calls` callers answering 250 ms apart, all at once. The step's JSON.
 fn step(server: &Server, calls: usize) -> Value {
-    let cpu_before = cpu_seconds(server.child.id());
+    let cpu_before = server.cpu_seconds();
     let wall = Instant::now();
     let lines: Vec<_> = (0..calls)
         .map(|i| {
@@ -144,7 +76,7 @@ fn step(server: &Server, calls: usize) -> Value {
 /// answers spread evenly over one call's length, as a dialer's lines drift apart. Only
 /// each line's middle call, made while every line is busy, counts for latency.
 fn steady_step(server: &Server, lines: usize) -> Value {
-    let cpu_before = cpu_seconds(server.child.id());
+    let cpu_before = server.cpu_seconds();
     let wall = Instant::now();
     let handles: Vec<_> = (0..lines)
         .map(|i| {
@@ -183,12 +115,7 @@ fn summarise(
                 "stderr": String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")}));
         }
         if let Some(id) = summary["call_id"].as_str().filter(|_| counts) {
-            let record = get_json(&format!("{}/v1/calls/{id}", server.http));
-            for e in record["timeline"].as_array().into_iter().flatten() {
-                if e["type"] == "latency" && e["stage"] == "response" {
-                    latencies.extend(e["ms"].as_u64());
-                }
-            }
+            latencies.extend(response_latencies(&get_json(&format!("{}/v1/calls/{id}", server.http))));
         }
     }
     let wall = wall.elapsed().as_secs_f64();
@@ -200,7 +127,7 @@ fn summarise(
         "calls": calls, "played": played, "accepted": accepted, "refused": refused, "failed": failed.len(), "ok": ok,
         "replies": latencies.len(), "response_p50_ms": percentile(&latencies, 0.5), "response_p95_ms": p95,
         "response_max_ms": latencies.last(),
-        "server_cpu_share": (cpu_seconds(server.child.id()) - cpu_before) / (wall * 2.0),
+        "server_cpu_share": (server.cpu_seconds() - cpu_before) / (wall * 2.0),
         "wall_s": wall, "failures": failed,
     })
 }
@@ -213,7 +140,7 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let steady = std::env::var("VOXLINE_PIPELINE_MODE").is_ok_and(|m| m == "steady");
-    let server = Server::start("sweep", 1000);
+    let server = start("sweep", 1000);
     let (mut results, mut best) = (Vec::new(), 0);
     for &calls in &steps {
         let result = if steady { steady_step(&server, calls) } else { step(&server, calls) };
@@ -231,7 +158,7 @@ fn main() {
     // Just above capacity: max_calls at the best step, two calls more offered at once.
     let limit = best.max(1);
     let admission = {
-        let server = Server::start("admission", limit);
+        let server = start("admission", limit);
         let result = step(&server, limit + 2);
         eprintln!("pipeline admission (max_calls {limit}): {result}");
         result
@@ -246,7 +173,7 @@ fn main() {
 }
 
 /// The sweep server's ASR queue-wait totals, for the report.
-fn asr_queue_wait(http: &str) -> Value {
-    let metrics = get(&format!("{http}/metrics"));
+fn asr_queue_wait(server_http: &str) -> Value {
+    let metrics = http("GET", &format!("{server_http}/metrics"), "");
     json!(metrics.lines().filter(|l| l.starts_with("voxline_asr_wait_ms_")).collect::<Vec<_>>())
 }

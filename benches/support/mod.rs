@@ -52,3 +52,106 @@ pub fn status_kib(key: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
 }
+
+/// `voxline serve` as a child process with the real models, on ports it picks, its store
+/// in a temporary folder; the URLs it printed. Killed on drop.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub http: String,
+    /// The Twilio media WebSocket URL.
+    pub media: String,
+    /// The SIP listener, `HOST:PORT`.
+    pub sip: String,
+    dir: PathBuf,
+}
+
+impl ServeProcess {
+    /// Starts the server with `env` overrides and waits until it is ready.
+    pub fn start(name: &str, env: &[(&str, String)]) -> ServeProcess {
+        use std::io::BufRead;
+        let dir = std::env::temp_dir().join(format!("voxline-bench-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_voxline"));
+        command
+            .arg("serve")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("VOXLINE_HTTP__LISTEN", "127.0.0.1:0")
+            .env("VOXLINE_SIP__LISTEN", "127.0.0.1:0")
+            .env("VOXLINE_STORAGE__URL", format!("sqlite://{}/bench.db", dir.display()))
+            .env("VOXLINE_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("voxline serve");
+        let (mut http, mut media, mut sip) = (String::new(), String::new(), String::new());
+        for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap_or_default();
+            if line.contains("ready: static prompts rendered") {
+                break;
+            }
+            match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["voxline", "serve:", url] => http = url.to_string(),
+                ["twilio", "media", url] => media = url.to_string(),
+                ["sip", uri, ..] => sip = uri.trim_start_matches("sip:").to_string(),
+                _ => {}
+            }
+        }
+        assert!(!http.is_empty() && !media.is_empty(), "voxline serve did not start");
+        ServeProcess { child, http, media, sip, dir }
+    }
+
+    /// CPU seconds the server has used.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum::<f64>() / 100.0)
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An HTTP request on 127.0.0.1 (JSON body); the response body.
+pub fn http(method: &str, url: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "{method} /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split_once("\r\n\r\n").map_or(String::new(), |(_, body)| body.to_string())
+}
+
+pub fn get_json(url: &str) -> serde_json::Value {
+    serde_json::from_str(&http("GET", url, "")).unwrap_or(serde_json::Value::Null)
+}
+
+/// The value at quantile `q` of sorted figures.
+pub fn percentile(sorted: &[u64], q: f64) -> Option<u64> {
+    (!sorted.is_empty()).then(|| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize])
+}
+
+/// The response latencies (ms) in a stored call's timeline.
+pub fn response_latencies(record: &serde_json::Value) -> Vec<u64> {
+    record["timeline"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"] == "latency" && e["stage"] == "response")
+        .filter_map(|e| e["ms"].as_u64())
+        .collect()
+}

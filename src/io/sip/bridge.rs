@@ -137,7 +137,7 @@ pub(super) async fn attended(
     // Until the agent answers: the caller may hang up, the ring may time out.
     let ring = tokio::time::sleep(target.answer_within);
     tokio::pin!(ring);
-    let mut cancelled = false;
+    let (mut cancelled, mut agent_signalling) = (false, true);
     let caller_states = caller.states;
     let finished = loop {
         tokio::select! {
@@ -154,7 +154,8 @@ pub(super) async fn attended(
                     answer_aside(state).await;
                 }
             }
-            _ = agent_states.recv() => {}
+            // Provisional responses; the final one comes with the INVITE's result.
+            state = agent_states.recv(), if agent_signalling => agent_signalling = state.is_some(),
         }
     };
     let response = match finished {
