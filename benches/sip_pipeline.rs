@@ -61,21 +61,24 @@ fn play(server_http: &str, server_sip: &str, script_name: &'static str, line: us
         })
     });
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sip/scenarios/uac_call.xml");
-    let sip_port = 40000 + line as u16 * 4;
+    let sip_port = 40000 + line as u16 * 10;
     let sipp = Command::new("sipp")
         .arg("-sf")
         .arg(scenario)
         .args(["-m", "1", "-s", "cod", "-i", "127.0.0.1", "-nostdin", "-timeout", "180s", "-timeout_error"])
-        .args(["-p", &sip_port.to_string(), "-mp", &(sip_port + 2).to_string()])
+        .args(["-p", &sip_port.to_string(), "-mp", &(sip_port + 4).to_string()])
         .args(["-key", "voxline_call", &id, "-key", "rtp_port", &rtp_port.to_string()])
         .arg(server_sip)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
+        .stderr(Stdio::piped())
+        .output()
         .expect("sipp (Debian package sip-tester)");
+    if !sipp.status.success() {
+        eprintln!("sip pipeline: SIPp failed for {script_name}: {}", String::from_utf8_lossy(&sipp.stderr).trim());
+    }
     let _ = peer.join();
     let expected = script.expect.outcome.map(|o| o.code().to_string()).unwrap_or_default();
-    (id, expected, sipp.success())
+    (id, expected, sipp.status.success())
 }
 
 /// `lines` lines of three calls each, first answers spread over one call's length.
@@ -98,8 +101,11 @@ fn steady_step(server: &Server, lines: usize) -> Value {
         let record = get_json(&format!("{}/v1/calls/{id}", server.http));
         let outcome = record["outcome"].as_str().unwrap_or("");
         if !sipp_ok || outcome != expected || record["closed"] != "call ended" {
+            let heard =
+                record["transcript"].as_array().map_or(0, |l| l.iter().filter(|l| l["speaker"] == "caller").count());
             failures.push(json!({"id": id, "expected": expected, "outcome": outcome, "closed": record["closed"],
-                "sipp_ok": sipp_ok}));
+                "sipp_ok": sipp_ok, "caller_lines": heard, "media": record["summary"]["media"]["received"],
+                "started_at": record["started_at"], "transcript": record["transcript"]}));
         }
         if *counts {
             latencies.extend(response_latencies(&record));

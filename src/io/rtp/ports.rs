@@ -1,8 +1,10 @@
 //! The RTP port pool: even ports from the configured range (RTP on the even port, RTCP
 //! on the odd one above it), leased to one call and returned when the lease drops, on
-//! every exit path.
+//! every exit path. Ports are reused least recently used first: a call's far end may
+//! go on sending for a moment after the hang-up, and a new call on that port would
+//! latch onto it (symmetric RTP).
 
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,7 +17,8 @@ pub enum PortRangeError {
 
 #[derive(Debug)]
 pub struct PortPool {
-    free: Mutex<BTreeSet<u16>>,
+    /// Free ports, the least recently returned first.
+    free: Mutex<VecDeque<u16>>,
     size: usize,
 }
 
@@ -35,7 +38,7 @@ impl PortLease {
 impl Drop for PortLease {
     fn drop(&mut self) {
         if let Ok(mut free) = self.pool.free.lock() {
-            free.insert(self.rtp);
+            free.push_back(self.rtp);
         }
     }
 }
@@ -48,17 +51,17 @@ impl PortPool {
         let low: u16 = low.trim().parse().map_err(|_| syntax())?;
         let high: u16 = high.trim().parse().map_err(|_| syntax())?;
         let first = low.max(1024).next_multiple_of(2);
-        let free: BTreeSet<u16> = (first..high).step_by(2).collect();
+        let free: VecDeque<u16> = (first..high).step_by(2).collect();
         if free.is_empty() {
             return Err(PortRangeError::Empty(range.into()));
         }
         Ok(Arc::new(PortPool { size: free.len(), free: Mutex::new(free) }))
     }
 
-    /// The lowest free port. A port some other process holds fails to bind: keep that
-    /// lease until a later one binds, so the next try gets a different port.
+    /// The free port returned longest ago. A port some other process holds fails to
+    /// bind: keep that lease until a later one binds, so the next try gets a different port.
     pub fn lease(self: &Arc<Self>) -> Option<PortLease> {
-        let rtp = self.free.lock().ok()?.pop_first()?;
+        let rtp = self.free.lock().ok()?.pop_front()?;
         Some(PortLease { pool: self.clone(), rtp })
     }
 
@@ -90,5 +93,16 @@ mod tests {
         assert!(PortPool::parse("100-200").is_err());
         assert!(PortPool::parse("30001-30001").is_err());
         assert_eq!(PortPool::parse("30000-30001").unwrap().size(), 1);
+    }
+
+    #[test]
+    fn a_returned_port_waits_behind_the_others() {
+        let pool = PortPool::parse("20000-20006").unwrap();
+        let first = pool.lease().unwrap();
+        assert_eq!(first.rtp, 20000);
+        drop(first);
+        let leases: Vec<PortLease> = (0..3).map(|_| pool.lease().unwrap()).collect();
+        let next: Vec<u16> = leases.iter().map(|l| l.rtp).collect();
+        assert_eq!(next, [20002, 20004, 20000], "the port just released comes last");
     }
 }
