@@ -146,6 +146,9 @@ enum Command {
         /// The number to call, e.g. +919812345678.
         #[arg(long)]
         to: String,
+        /// Keys to press once answered (RFC 4733), e.g. "w123#": w pauses half a second.
+        #[arg(long, default_value = "")]
+        digits: String,
         #[arg(long)]
         flow: String,
         /// The call context (JSON file).
@@ -660,7 +663,7 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
             let summary = runtime.block_on(voxline::io::caller::run(options))?;
             println!("{}", serde_json::to_string(&summary)?);
         }
-        Command::Dial { trunk, to, flow, context, server, config, no_wait } => {
+        Command::Dial { trunk, to, digits, flow, context, server, config, no_wait } => {
             let text = std::fs::read_to_string(&context).with_context(|| format!("{}", context.display()))?;
             let context: serde_json::Value =
                 serde_json::from_str(&text).with_context(|| format!("{} is not JSON", context.display()))?;
@@ -668,7 +671,7 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
                 Some(s) => s,
                 None => format!("http://{}", load_config(config)?.0.http.listen),
             };
-            let options = voxline::io::dial::DialOptions { server, trunk, to, flow, context, wait: !no_wait };
+            let options = voxline::io::dial::DialOptions { server, trunk, to, digits, flow, context, wait: !no_wait };
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let result = runtime.block_on(voxline::io::dial::dial(options))?;
             println!("{}", serde_json::to_string(&result)?);

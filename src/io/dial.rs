@@ -12,6 +12,8 @@ pub struct DialOptions {
     pub server: String,
     pub trunk: String,
     pub to: String,
+    /// Key presses after the answer (`dial.digits`), empty for none.
+    pub digits: String,
     pub flow: String,
     pub context: Value,
     /// Follow the call until it ends (else return once it is placed).
@@ -25,7 +27,7 @@ pub async fn dial(options: DialOptions) -> Result<Value, HttpError> {
     let body = json!({
         "flow": options.flow,
         "context": options.context,
-        "dial": {"trunk": options.trunk, "to": options.to},
+        "dial": {"trunk": options.trunk, "to": options.to, "digits": options.digits},
     });
     let created = http_client::json("POST", &format!("{base}/v1/calls"), Some(&body)).await?;
     let id = created["call_id"].as_str().unwrap_or_default().to_string();

@@ -392,7 +392,13 @@ fn play_rtp(peer: std::net::UdpSocket, turns: Vec<(Vec<f32>, Option<Cue>, u64)>)
 }
 
 fn dial(server: &Server, trunk: &str) -> String {
-    let body = json!({"flow": "cod", "context": cod_context(), "dial": {"trunk": trunk, "to": "+919812345678"}});
+    dial_keys(server, trunk, "")
+}
+
+/// [`dial`] with digits to press once answered.
+fn dial_keys(server: &Server, trunk: &str, digits: &str) -> String {
+    let dial = json!({"trunk": trunk, "to": "+919812345678", "digits": digits});
+    let body = json!({"flow": "cod", "context": cod_context(), "dial": dial});
     let (status, created) = http("POST", &format!("{}/v1/calls", server.http), &body.to_string());
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&created));
     let created: Value = serde_json::from_slice(&created).unwrap();
@@ -441,10 +447,16 @@ fn voxline_dials_sipp_trunks() {
     let (peer, peer_port) = rtp_peer();
     let callee = std::thread::spawn(move || play_rtp(peer, turns));
     let trunk = sipp_trunk(&dir, "uas_answer.xml", port("answer"), &[("rtp_port", &peer_port)]);
-    let id = dial(&server, "answer");
+    let body = json!({"flow": "cod", "context": cod_context(), "dial": {"trunk": "answer", "to": "1", "digits": "1x"}});
+    let (status, refused) = http("POST", &format!("{}/v1/calls", server.http), &body.to_string());
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&refused));
+    assert!(String::from_utf8_lossy(&refused).contains("dial.digits"));
+    // Keys pressed once answered (an extension): RFC 4733 events the callee reads back.
+    let id = dial_keys(&server, "answer", "1w#");
     let (ok, log) = finished(&dir, "uas_answer.xml", trunk);
     assert!(ok, "SIPp trunk: {log}");
     let heard = callee.join().unwrap();
+    assert_eq!(heard.digits, "1#", "the callee heard the dialled keys");
     eprintln!("rtp callee: {} packets, {} turns, ended: {}", heard.packets, heard.turns_sent, heard.ended);
     let call = record(&server, &id);
     assert_eq!((call["transport"].as_str(), call["result"].as_str()), (Some("sip"), Some("answered")), "{call}");
@@ -453,6 +465,7 @@ fn voxline_dials_sipp_trunks() {
     assert_eq!(heard.turns_sent, 4);
     let dial_seen = &call["summary"]["dial"];
     assert_eq!((dial_seen["trunk"].as_str(), dial_seen["status"].as_u64()), (Some("answer"), Some(200)), "{call}");
+    assert_eq!(dial_seen["digits"], "1w#", "{call}");
     assert!(call["summary"]["media"]["received"]["packets"].as_u64().unwrap() > 500, "{call}");
     assert_eq!(call["summary"]["answered_by"], "human", "{call}");
 

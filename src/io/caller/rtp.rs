@@ -11,6 +11,7 @@ use tokio::net::UdpSocket;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
 use super::turns::{DoneRule, TurnTaker};
+use crate::io::rtp::dtmf::DtmfReceiver;
 use crate::io::rtp::packet;
 use crate::media::Codec;
 use crate::sim::Cue;
@@ -18,6 +19,8 @@ use crate::sim::Cue;
 /// Without marks the bot's turn is over after this much quiet (a sentence rendering
 /// behind the one playing leaves shorter gaps).
 const RTP_DONE: DoneRule = DoneRule { quiet: Duration::from_millis(1200), quiet_open: Duration::from_millis(1200) };
+/// The telephone-event payload type the peer's SDP offers or answers.
+const DTMF_PAYLOAD_TYPE: u8 = 101;
 /// The far end stopped sending this long ago: the call is over.
 const MEDIA_GONE: Duration = Duration::from_secs(3);
 
@@ -36,6 +39,8 @@ pub struct RtpHeard {
     pub markers: u64,
     pub turns_sent: usize,
     pub ended: String,
+    /// RFC 4733 key presses the far end sent (payload type 101).
+    pub digits: String,
 }
 
 /// Plays `turns` (audio at 8 kHz, cue, delay ms) on `socket` in `codec` until the far
@@ -53,11 +58,16 @@ pub async fn run(socket: UdpSocket, turns: Vec<(Vec<f32>, Option<Cue>, u64)>, co
     let (mut sequence, mut timestamp, ssrc) = (1u16, 0u32, 0x5eed_u32);
     let mut buf = vec![0u8; 2048];
     let mut out = Vec::with_capacity(200);
+    let mut keys = DtmfReceiver::default();
     heard.ended = loop {
         tokio::select! {
             got = socket.recv_from(&mut buf) => {
                 let Ok((len, from)) = got else { continue };
                 let Ok(p) = packet::parse(&buf[..len]) else { continue };
+                if p.payload_type == DTMF_PAYLOAD_TYPE {
+                    heard.digits.extend(keys.packet(p.timestamp, p.payload));
+                    continue;
+                }
                 if p.payload_type != payload_type {
                     continue;
                 }

@@ -71,6 +71,47 @@ pub fn key_press(digit: char, ms: u16) -> Option<Vec<[u8; 4]>> {
     Some(packets)
 }
 
+/// What a pause character (`w` or `,`) waits, in 20 ms ticks.
+const PAUSE_TICKS: usize = 25;
+/// The gap between two key presses, in 20 ms ticks.
+const GAP_TICKS: usize = 3;
+
+/// Digits voxline sends (RFC 4733), one 20 ms tick at a time: each tick either carries a
+/// telephone-event payload (and whether it starts an event) or leaves the line to audio.
+#[derive(Debug, Default)]
+pub struct DigitSender {
+    ticks: std::collections::VecDeque<Option<(bool, [u8; 4])>>,
+}
+
+impl DigitSender {
+    /// Queues `digits` (`0-9 * # A-D`, `w` or `,` for half a second's pause), 100 ms per
+    /// key with 60 ms between keys. A character that is neither is refused, nothing queued.
+    pub fn queue(&mut self, digits: &str) -> Result<(), char> {
+        let mut ticks = Vec::new();
+        for c in digits.chars() {
+            if matches!(c, 'w' | 'W' | ',') {
+                ticks.extend(std::iter::repeat_n(None, PAUSE_TICKS));
+                continue;
+            }
+            let packets = key_press(c, 100).ok_or(c)?;
+            ticks.extend(packets.into_iter().enumerate().map(|(i, p)| Some((i == 0, p))));
+            ticks.extend(std::iter::repeat_n(None, GAP_TICKS));
+        }
+        self.ticks.extend(ticks);
+        Ok(())
+    }
+
+    /// This tick's event payload and whether it starts an event; `None`: send audio.
+    pub fn tick(&mut self) -> Option<(bool, [u8; 4])> {
+        self.ticks.pop_front().flatten()
+    }
+}
+
+/// Whether `digits` is something [`DigitSender::queue`] takes.
+pub fn valid_digits(digits: &str) -> bool {
+    digits.chars().all(|c| matches!(c, 'w' | 'W' | ',') || key_press(c, 100).is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +140,28 @@ mod tests {
         let mut rx = DtmfReceiver::default();
         assert_eq!(rx.packet(1, &[16, 0, 0, 160]), None, "flash hook is not a key");
         assert_eq!(key_press('x', 100), None);
+    }
+
+    #[test]
+    fn queued_digits_come_out_one_tick_at_a_time_and_read_back() {
+        let mut sender = DigitSender::default();
+        assert_eq!(sender.queue("1x"), Err('x'));
+        assert!(sender.tick().is_none(), "nothing queued from a refused string");
+        sender.queue("1w#").unwrap();
+        let ticks: Vec<Option<(bool, [u8; 4])>> = std::iter::from_fn(|| Some(sender.tick())).take(60).collect();
+        // Key 1: 7 packets, the first starting the event; the gap; the pause; key #.
+        assert!(ticks[0].is_some_and(|(start, _)| start));
+        assert!(ticks[1..7].iter().all(|t| t.is_some_and(|(start, _)| !start)));
+        assert!(ticks[7..35].iter().all(Option::is_none), "gap and pause leave the line to audio");
+        assert!(ticks[35].is_some_and(|(start, _)| start));
+        let mut rx = DtmfReceiver::default();
+        let mut timestamp = 0u32;
+        let mut heard = String::new();
+        for (start, payload) in ticks.iter().flatten() {
+            timestamp += u32::from(*start) * 8000;
+            heard.extend(rx.packet(timestamp, payload));
+        }
+        assert_eq!(heard, "1#");
+        assert!(valid_digits("123w#,*A") && !valid_digits("12 3"));
     }
 }

@@ -12,7 +12,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
-use super::dtmf::DtmfReceiver;
+use super::dtmf::{DigitSender, DtmfReceiver};
 use super::ports::{PortLease, PortPool};
 use super::stats::{ReceiverStats, StreamFigures};
 use super::{packet, rtcp};
@@ -91,6 +91,8 @@ impl RtpSocket {
 pub enum MediaUpdate {
     /// A re-INVITE or UPDATE settled new parameters: codec, address, direction.
     Renegotiated(Negotiated),
+    /// Send these digits (RFC 4733; `w` pauses), e.g. an extension after the answer.
+    SendDigits(String),
 }
 
 /// Datagrams dropped, by why.
@@ -159,6 +161,8 @@ struct Sender {
     packets: u64,
     octets: u64,
     buf: Vec<u8>,
+    /// The RTP timestamp of the telephone event being sent (all its packets carry it).
+    event_timestamp: u32,
 }
 
 impl Sender {
@@ -173,6 +177,7 @@ impl Sender {
             packets: 0,
             octets: 0,
             buf: Vec::with_capacity(12 + 480),
+            event_timestamp: 0,
         }
     }
 }
@@ -235,6 +240,7 @@ pub async fn run(
     let mut warned = false;
     let mut send_lateness = Histogram::default();
     let mut handed_off = None;
+    let mut digits = DigitSender::default();
 
     let reason = loop {
         tokio::select! {
@@ -307,7 +313,18 @@ pub async fn run(
                 Some(TransportCommand::HangUp) | None => break "call ended".to_string(),
             },
             update = updates.recv() => {
-                let Some(MediaUpdate::Renegotiated(new)) = update else { continue };
+                let new = match update {
+                    Some(MediaUpdate::Renegotiated(new)) => new,
+                    Some(MediaUpdate::SendDigits(keys)) => {
+                        match (neg.dtmf_payload_type, digits.queue(&keys)) {
+                            (Some(_), Ok(())) => tracing::info!(digits = %keys, "sending digits (RFC 4733)"),
+                            (None, _) => tracing::warn!(digits = %keys, "no telephone-event negotiated: digits not sent"),
+                            (_, Err(c)) => tracing::warn!(digits = %keys, "not a key: {c:?}"),
+                        }
+                        continue;
+                    }
+                    None => continue,
+                };
                 if new.remote != neg.remote {
                     remote = new.remote.map(SocketAddr::from);
                     remote_rtcp = remote.map(|a| SocketAddr::new(a.ip(), a.port() + 1));
@@ -342,6 +359,14 @@ pub async fn run(
                 // `commands`: the session ends when it reads them.
                 let _ = events.send(TransportEvent::Audio(frame)).await;
 
+                // A key press being sent takes the tick; the bot's audio waits behind it.
+                let sending = !matches!(neg.direction, Direction::RecvOnly | Direction::Inactive);
+                if let (Some(to), true, Some(pt)) = (remote, sending, neg.dtmf_payload_type) {
+                    if let Some((start, payload)) = digits.tick() {
+                        send_event(&socket.rtp, to, pt, &mut sender, start, payload).await;
+                        continue;
+                    }
+                }
                 // Bot side: marks reached, then one frame of audio or line silence.
                 while let Some(Queued::Mark(_)) = queue.front() {
                     if let Some(Queued::Mark(name)) = queue.pop_front() {
@@ -358,7 +383,6 @@ pub async fn run(
                     }
                     _ => (vec![0.0; FRAME], true),
                 };
-                let sending = !matches!(neg.direction, Direction::RecvOnly | Direction::Inactive);
                 if let (Some(to), true) = (remote, sending) {
                     send_audio(&socket.rtp, to, &neg, &mut sender, &bot, silent).await;
                 } else {
@@ -434,6 +458,24 @@ async fn send_audio(
         sender.sequence = sender.sequence.wrapping_add(1);
         sender.timestamp = sender.timestamp.wrapping_add(packet_samples as u32);
     }
+}
+
+/// Sends one telephone-event packet: its event's timestamp, the marker on its first,
+/// sequence continuous with the audio; the RTP clock moves on by a frame.
+async fn send_event(socket: &UdpSocket, to: SocketAddr, pt: u8, sender: &mut Sender, start: bool, payload: [u8; 4]) {
+    if start {
+        sender.event_timestamp = sender.timestamp;
+    }
+    sender.buf.clear();
+    packet::write(&mut sender.buf, start, pt, sender.sequence, sender.event_timestamp, sender.ssrc, &payload);
+    if socket.send_to(&sender.buf, to).await.is_ok() {
+        sender.packets += 1;
+        sender.octets += payload.len() as u64;
+    }
+    sender.sequence = sender.sequence.wrapping_add(1);
+    sender.timestamp = sender.timestamp.wrapping_add(FRAME as u32);
+    // The audio after a key press starts a talkspurt.
+    sender.was_silent = true;
 }
 
 /// Reads a compound RTCP packet: the far end's view of our stream, and its SR time for

@@ -3,16 +3,16 @@
 //! between the caller's leg and the agent's leg packet for packet, transcribing both
 //! sides as it goes (the bot neither speaks nor listens for intents any more). Either
 //! side hanging up ends the other; so do silence on both for `rtp_timeout` and a
-//! shutdown.
+//! shutdown. Session refreshes on either leg are answered as they come.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver};
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TransactionHandle};
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::{Header, StatusCode};
+use rsipstack::sip::{Header, Method, Request, StatusCode};
 use rsipstack::transport::SipAddr;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use super::sdp::{self, Direction, Negotiated};
 use super::stack::Sip;
+use super::timer;
 use crate::call::{AsrRequest, Input};
 use crate::io::driver::EngineHub;
 use crate::io::rtp::packet;
@@ -65,6 +66,8 @@ pub(super) struct CallerLeg<'a> {
     /// Where the caller's RTP goes (latched by symmetric RTP).
     pub remote: Option<SocketAddr>,
     pub negotiated: Negotiated,
+    /// voxline's current SDP on this leg, for session refreshes during the bridge.
+    pub description: String,
 }
 
 /// What transcribes a bridge: the engines, a speech detector per side, and when the call
@@ -116,7 +119,7 @@ pub(super) async fn attended(
     let offered = Negotiated { remote: None, direction: Direction::SendRecv, ..caller.negotiated.clone() };
     let session_id = uuid::Uuid::new_v4().as_u128() as u64 >> 2;
     let offer = sdp::write(&offered, (sip.public_ip, socket.local.port()), session_id, 1);
-    let option = match invite_option(sip, target.uri, target.context, offer) {
+    let option = match invite_option(sip, target.uri, target.context, offer.clone()) {
         Ok(o) => o,
         Err(e) => {
             tracing::warn!(error = %e, "bridge: cannot call the agent");
@@ -138,7 +141,7 @@ pub(super) async fn attended(
     let ring = tokio::time::sleep(target.answer_within);
     tokio::pin!(ring);
     let (mut cancelled, mut agent_signalling) = (false, true);
-    let caller_states = caller.states;
+    let (caller_states, caller_sdp) = (caller.states, caller.description);
     let finished = loop {
         tokio::select! {
             done = &mut invite => break done,
@@ -151,7 +154,7 @@ pub(super) async fn attended(
                     bridge.caller_left = true;
                     let _ = agent.cancel().await;
                 } else {
-                    answer_aside(state).await;
+                    answer_aside(state, &caller_sdp).await;
                 }
             }
             // Provisional responses; the final one comes with the INVITE's result.
@@ -235,13 +238,13 @@ pub(super) async fn attended(
                     bridge.caller_left = true;
                     break "caller";
                 }
-                answer_aside(state).await;
+                answer_aside(state, &caller_sdp).await;
             }
             state = agent_states.recv() => {
                 if matches!(state, Some(DialogState::Terminated(..)) | None) {
                     break "agent";
                 }
-                answer_aside(state).await;
+                answer_aside(state, &offer).await;
             }
             _ = tokio::time::sleep_until(quiet_until) => break "rtp_timeout",
             _ = async { drop(stop.wait_for(|s| *s).await) } => break "shutdown",
@@ -278,11 +281,11 @@ fn invite_option(sip: &Sip, target: &str, context: &str, offer: String) -> Resul
     })
 }
 
-/// Answers an in-dialog request on either leg during the bridge: session changes are
-/// not passed across (the relay keeps the media as negotiated), the rest is accepted.
-async fn answer_aside(state: Option<DialogState>) {
+/// Answers an in-dialog request on either leg during the bridge; `ours` is voxline's
+/// SDP on that leg.
+async fn answer_aside(state: Option<DialogState>, ours: &str) {
     let (handle, status) = match state {
-        Some(DialogState::Updated(_, _, handle)) => (handle, StatusCode::RequestPending),
+        Some(DialogState::Updated(_, request, handle)) => return keep_session(&request, handle, ours).await,
         Some(DialogState::Refer(_, _, handle)) => (handle, StatusCode::NotImplemented),
         Some(DialogState::Notify(_, _, handle))
         | Some(DialogState::Info(_, _, handle))
@@ -291,6 +294,29 @@ async fn answer_aside(state: Option<DialogState>) {
         _ => return,
     };
     let _ = handle.reply(status).await;
+}
+
+/// A re-INVITE or UPDATE during the bridge: a session refresh (RFC 4028) must succeed or
+/// the peer hangs up, so it is answered with voxline's unchanged SDP and the timer it
+/// asks for; a change it carries (hold, codec) is not passed across the relay.
+async fn keep_session(request: &Request, handle: TransactionHandle, ours: &str) {
+    let session = match timer::of_request(request) {
+        Ok(session) => session,
+        Err(e) => {
+            let (status, headers) = e.refusal();
+            let _ = handle.respond(status, Some(headers), None).await;
+            return;
+        }
+    };
+    let mut headers = timer::answer_headers(session.as_ref());
+    // An UPDATE without an offer gets no answer back.
+    let body = if request.method == Method::Update && request.body().is_empty() {
+        None
+    } else {
+        headers.push(Header::ContentType("application/sdp".into()));
+        Some(ours.as_bytes().to_vec())
+    };
+    let _ = handle.respond(StatusCode::OK, Some(headers), body).await;
 }
 
 /// One leg of the bridge: its socket, where its RTP goes, and what it says.

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::sdp::{self, Direction, Negotiated};
 use super::stack::{warning, Sip};
-use super::timer::{self, SessionTimer, TimerError};
+use super::timer::{self, SessionTimer};
 use super::{bridge, transfer};
 use crate::io::driver::TransportEvent;
 use crate::io::rtp::session::{self as media, MediaUpdate, RtpSocket};
@@ -39,11 +39,13 @@ pub(super) struct Leg {
     pub dial: Option<serde_json::Value>,
     /// The RFC 4028 session timer the call was answered with.
     pub timer: Option<SessionTimer>,
+    /// Digits to send once answered (a dial's `digits`).
+    pub digits: Option<String>,
 }
 
 /// Runs an answered call until either side ends it; the outcome is stored.
 pub(super) async fn run(shared: Arc<Shared>, sip: Arc<Sip>, leg: Leg, sip_call_id: String, prepared: Prepared) {
-    let Leg { dialog, mut states, socket, negotiated, session_id, local, far_end, dial, timer } = leg;
+    let Leg { dialog, mut states, socket, negotiated, session_id, local, far_end, dial, timer, digits } = leg;
     let rtp = sip.rtp.clone();
     let metrics = shared.metrics.clone();
     let handover = Handover::new(&shared, &prepared.id);
@@ -58,6 +60,9 @@ pub(super) async fn run(shared: Arc<Shared>, sip: Arc<Sip>, leg: Leg, sip_call_i
             updates,
             timer: Timer::new(timer),
         };
+        if let Some(keys) = digits {
+            let _ = state.updates.try_send(MediaUpdate::SendDigits(keys));
+        }
         let to_call = events.clone();
         let media = media::run(socket, negotiated, rtp, events, commands, update_rx, recorder);
         tokio::pin!(media);
@@ -129,6 +134,7 @@ pub(super) async fn run(shared: Arc<Shared>, sip: Arc<Sip>, leg: Leg, sip_call_i
                     socket: end.socket,
                     remote: end.remote,
                     negotiated: state.current.clone(),
+                    description: sdp::write(&state.current, state.local, state.session_id, state.version),
                 };
                 let h = handover.run(&sip, caller, call_began).await;
                 metrics.inc("voxline_transfers_total", &[("mode", &handover.mode), ("result", &h.result)]);
@@ -319,21 +325,16 @@ impl Renegotiation {
     async fn offer(&mut self, request: &Request, handle: TransactionHandle) {
         let session = match timer::of_request(request) {
             Ok(session) => session,
-            Err(e @ TimerError::TooSmall(_)) => {
-                let min_se = Header::Other("Min-SE".into(), timer::MIN_SE.to_string());
-                let _ = handle
-                    .respond(StatusCode::SessionIntervalTooSmall, Some(vec![min_se, warning(&e.to_string())]), None)
-                    .await;
-                return;
-            }
             Err(e) => {
-                let _ = handle.respond(StatusCode::BadRequest, Some(vec![warning(&e.to_string())]), None).await;
+                let (status, headers) = e.refusal();
+                let _ = handle.respond(status, Some(headers), None).await;
                 return;
             }
         };
         let sdp_type = || {
-            let timer = session.iter().flat_map(|s| s.answer_headers()).map(|(k, v)| Header::Other(k.into(), v));
-            std::iter::once(Header::ContentType("application/sdp".into())).chain(timer).collect::<Vec<_>>()
+            let mut headers = vec![Header::ContentType("application/sdp".into())];
+            headers.extend(timer::answer_headers(session.as_ref()));
+            headers
         };
         self.timer.restart(session);
         if request.body().is_empty() && request.method == Method::Update {

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use rsipstack::sip::{Request, Response};
+use rsipstack::sip::{Header, Request, Response, StatusCode};
+
+use super::stack::warning;
 
 /// The smallest interval voxline accepts (the RFC's floor); smaller asks get 422.
 pub const MIN_SE: u64 = 90;
@@ -35,6 +37,24 @@ pub enum TimerError {
     /// Answer 400.
     #[error("Session-Expires {0:?} is not a number of seconds")]
     Malformed(String),
+}
+
+impl TimerError {
+    /// The response refusing the request: 422 with `Min-SE`, or 400; with a Warning.
+    pub fn refusal(&self) -> (StatusCode, Vec<Header>) {
+        match self {
+            TimerError::TooSmall(_) => (
+                StatusCode::SessionIntervalTooSmall,
+                vec![Header::Other("Min-SE".into(), MIN_SE.to_string()), warning(&self.to_string())],
+            ),
+            TimerError::Malformed(_) => (StatusCode::BadRequest, vec![warning(&self.to_string())]),
+        }
+    }
+}
+
+/// The headers of a 2xx accepting `session` (none without a timer).
+pub fn answer_headers(session: Option<&SessionTimer>) -> Vec<Header> {
+    session.iter().flat_map(|s| s.answer_headers()).map(|(k, v)| Header::Other(k.into(), v)).collect()
 }
 
 /// What an INVITE, re-INVITE or UPDATE that voxline answers (as its UAS) asks for:

@@ -35,6 +35,8 @@ pub enum DialError {
     UnknownTrunk { name: String, known: String },
     #[error("dial.to: {0:?} is not a number or SIP user (e.g. +919812345678)")]
     BadNumber(String),
+    #[error("dial.digits: {0:?}: only 0-9 * # A-D, and w or , to pause")]
+    BadDigits(String),
     #[error("dial.trunk: {trunk} is at its max_calls ({max})")]
     TrunkFull { trunk: String, max: u32 },
     #[error("at capacity ({0}), try again later")]
@@ -97,6 +99,10 @@ impl TrunkGate {
 pub struct DialTarget {
     pub trunk: String,
     pub to: String,
+    /// Sent as RFC 4733 key presses once the call is answered (an extension, an IVR
+    /// choice): `0-9 * # A-D`, `w` or `,` pausing half a second.
+    #[serde(default)]
+    pub digits: String,
 }
 
 /// A dial that passed its checks and holds its places (trunk and server capacity);
@@ -105,6 +111,7 @@ pub struct Dial {
     sip: Arc<Sip>,
     gate: Arc<TrunkGate>,
     to: String,
+    digits: String,
     slot: TrunkSlot,
     live: Live,
 }
@@ -122,12 +129,15 @@ pub fn check(shared: &Arc<Shared>, target: &DialTarget) -> Result<Dial, DialErro
     if to.is_empty() || to.len() > 64 || !to.chars().all(plausible) {
         return Err(DialError::BadNumber(target.to.clone()));
     }
+    if target.digits.len() > 64 || !crate::io::rtp::dtmf::valid_digits(&target.digits) {
+        return Err(DialError::BadDigits(target.digits.clone()));
+    }
     if shared.draining.load(Ordering::SeqCst) {
         return Err(DialError::Draining);
     }
     let slot = gate.acquire().ok_or(DialError::TrunkFull { trunk: gate.cfg.name.clone(), max: gate.cfg.max_calls })?;
     let live = admit(shared, "sip").map_err(DialError::AtCapacity)?;
-    Ok(Dial { sip, gate, to: to.to_string(), slot, live })
+    Ok(Dial { sip, gate, to: to.to_string(), digits: target.digits.clone(), slot, live })
 }
 
 impl Dial {
@@ -139,11 +149,14 @@ impl Dial {
     }
 
     async fn run(self, shared: Arc<Shared>, mut prepared: Prepared) {
-        let Dial { sip, gate, to, slot, live } = self;
+        let Dial { sip, gate, to, digits, slot, live } = self;
         let id = prepared.id.clone();
         let began = Instant::now();
         let trunk = &gate.cfg;
         let mut dial = json!({"trunk": trunk.name, "to": to});
+        if !digits.is_empty() {
+            dial["digits"] = json!(digits);
+        }
         let end = |result: &str, closed: String, dial: serde_json::Value| {
             let store = shared.store.clone();
             let (id, result) = (id.clone(), result.to_string());
@@ -256,8 +269,9 @@ impl Dial {
             tracing::warn!(error = %e, "ignoring the answer's Session-Expires");
             None
         });
-        let leg =
-            Leg { dialog, states, socket, negotiated, session_id, local, far_end: "callee", dial: Some(dial), timer };
+        let digits = (!digits.is_empty()).then_some(digits);
+        let (far_end, dial) = ("callee", Some(dial));
+        let leg = Leg { dialog, states, socket, negotiated, session_id, local, far_end, dial, timer, digits };
         leg::run(shared, sip.clone(), leg, sip_call_id, prepared).await;
         sip.layer.remove_dialog(&dialog_id);
         drop((slot, live));

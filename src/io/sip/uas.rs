@@ -17,7 +17,7 @@ use tracing::Instrument;
 use super::leg::{self, Leg};
 use super::sdp::{self, Negotiated};
 use super::stack::{warning, Sip};
-use super::timer::{self, TimerError};
+use super::timer;
 use crate::io::rtp::session::RtpSocket;
 use crate::io::serve::{admit, refused, resolve, Prepared, Shared};
 use crate::server::config::parse_duration;
@@ -114,15 +114,14 @@ async fn inbound(sip: Arc<Sip>, shared: Arc<Shared>, mut tx: Transaction) {
     };
     let timer = match timer::of_request(&tx.original) {
         Ok(timer) => timer,
-        Err(e @ TimerError::TooSmall(_)) => {
-            let min_se = Header::Other("Min-SE".into(), timer::MIN_SE.to_string());
-            refused(&shared, "sip", "session_interval");
-            tracing::warn!(reason = %e, "refused an INVITE status=422");
-            let _ =
-                tx.reply_with(StatusCode::SessionIntervalTooSmall, vec![min_se, warning(&e.to_string())], None).await;
+        Err(e) => {
+            let (status, headers) = e.refusal();
+            let code = u16::from(status.clone());
+            refused(&shared, "sip", if code == 422 { "session_interval" } else { "bad_timer" });
+            tracing::warn!(reason = %e, "refused an INVITE status={code}");
+            let _ = tx.reply_with(status, headers, None).await;
             return;
         }
-        Err(e) => return refuse(&mut tx, StatusCode::BadRequest, &e.to_string(), Some("bad_timer"), &shared).await,
     };
     let (prepared, answer_after) = match choose(&sip, &shared, &invite).await {
         Ok(chosen) => chosen,
@@ -169,14 +168,25 @@ async fn inbound(sip: Arc<Sip>, shared: Arc<Shared>, mut tx: Transaction) {
     let local = (sip.public_ip, socket.local.port());
     let answer = sdp::write(&negotiated, local, session_id, 1);
     let mut headers = vec![Header::ContentType("application/sdp".into())];
-    headers.extend(timer.iter().flat_map(|t| t.answer_headers()).map(|(k, v)| Header::Other(k.into(), v)));
+    headers.extend(timer::answer_headers(timer.as_ref()));
     if let Err(e) = dialog.accept(Some(headers), Some(answer.into_bytes())) {
         tracing::warn!(parent: &span, error = %e, "could not answer the call");
         sip.layer.remove_dialog(&dialog.id());
         return;
     }
     tracing::info!(parent: &span, sip_call_id, codec = ?negotiated.codec, ptime = negotiated.ptime, "answered");
-    let leg = Leg { dialog, states, socket, negotiated, session_id, local, far_end: "caller", dial: None, timer };
+    let leg = Leg {
+        dialog,
+        states,
+        socket,
+        negotiated,
+        session_id,
+        local,
+        far_end: "caller",
+        dial: None,
+        timer,
+        digits: None,
+    };
     leg::run(shared, sip, leg, sip_call_id, prepared).instrument(span).await;
     drop(live);
 }
