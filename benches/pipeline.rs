@@ -35,7 +35,7 @@ const STEADY_CALL: Duration = Duration::from_secs(43);
 
 mod support;
 
-use support::{get_json, http, percentile, response_latencies, ServeProcess as Server};
+use support::{get_json, http, reply_figures, response_latencies, ServeProcess as Server};
 
 fn start(name: &str, max_calls: usize) -> Server {
     Server::start(name, &[("VOXLINE_LIMITS__MAX_CALLS", max_calls.to_string())])
@@ -119,26 +119,22 @@ fn summarise(
         }
     }
     let wall = wall.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let p95 = percentile(&latencies, 0.95);
+    let mut step = reply_figures(&mut latencies);
+    let p95 = step["response_p95_ms"].as_u64();
     let accepted = played - refused;
     let ok = failed.is_empty() && refused == 0 && p95.is_some_and(|p| p <= P95_LIMIT_MS);
-    json!({
+    let figures = json!({
         "calls": calls, "played": played, "accepted": accepted, "refused": refused, "failed": failed.len(), "ok": ok,
-        "replies": latencies.len(), "response_p50_ms": percentile(&latencies, 0.5), "response_p95_ms": p95,
-        "response_max_ms": latencies.last(),
         "server_cpu_share": (server.cpu_seconds() - cpu_before) / (wall * 2.0),
         "wall_s": wall, "failures": failed,
-    })
+    });
+    step.as_object_mut().unwrap().extend(figures.as_object().unwrap().clone());
+    step
 }
 
 fn main() {
     // `cargo bench` passes --bench; nothing else is read from the command line.
-    let steps: Vec<usize> = std::env::var("VOXLINE_PIPELINE_STEPS")
-        .unwrap_or_else(|_| "1,2,3,4,6,8".into())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
+    let steps = support::steps("VOXLINE_PIPELINE_STEPS", "1,2,3,4,6,8");
     let steady = std::env::var("VOXLINE_PIPELINE_MODE").is_ok_and(|m| m == "steady");
     let server = start("sweep", 1000);
     let (mut results, mut best) = (Vec::new(), 0);

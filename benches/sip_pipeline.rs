@@ -34,7 +34,7 @@ const STEADY_CALL: Duration = Duration::from_secs(43);
 
 mod support;
 
-use support::{get_json, http, percentile, response_latencies, ServeProcess as Server};
+use support::{get_json, http, reply_figures, response_latencies, ServeProcess as Server};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("audio-fixtures/calls")
@@ -112,24 +112,20 @@ fn steady_step(server: &Server, lines: usize) -> Value {
         }
     }
     let wall = wall.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    let p95 = percentile(&latencies, 0.95);
-    json!({
+    let mut step = reply_figures(&mut latencies);
+    let p95 = step["response_p95_ms"].as_u64();
+    let figures = json!({
         "lines": lines, "played": runs.len(), "failed": failures.len(),
         "ok": failures.is_empty() && p95.is_some_and(|p| p <= P95_LIMIT_MS),
-        "replies": latencies.len(), "response_p50_ms": percentile(&latencies, 0.5), "response_p95_ms": p95,
-        "response_max_ms": latencies.last(),
         "server_cpu_share": (server.cpu_seconds() - cpu_before) / (wall * 2.0),
         "wall_s": wall, "failures": failures,
-    })
+    });
+    step.as_object_mut().unwrap().extend(figures.as_object().unwrap().clone());
+    step
 }
 
 fn main() {
-    let steps: Vec<usize> = std::env::var("VOXLINE_SIP_PIPELINE_STEPS")
-        .unwrap_or_else(|_| "8".into())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
+    let steps = support::steps("VOXLINE_SIP_PIPELINE_STEPS", "8");
     let env = [("VOXLINE_SIP__RTP_PORTS", "31000-31999".to_string()), ("VOXLINE_LIMITS__MAX_CALLS", "1000".into())];
     let server = Server::start("sip", &env);
     let mut results = Vec::new();

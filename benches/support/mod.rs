@@ -155,3 +155,17 @@ pub fn response_latencies(record: &serde_json::Value) -> Vec<u64> {
         .filter_map(|e| e["ms"].as_u64())
         .collect()
 }
+
+/// The step sizes a bench sweeps: `var` as "1,2,4", else `default`.
+pub fn steps(var: &str, default: &str) -> Vec<usize> {
+    std::env::var(var).unwrap_or_else(|_| default.into()).split(',').filter_map(|s| s.trim().parse().ok()).collect()
+}
+
+/// A step's reply figures from its response latencies (ms): count, p50, p95, max.
+pub fn reply_figures(latencies: &mut [u64]) -> serde_json::Value {
+    latencies.sort_unstable();
+    serde_json::json!({
+        "replies": latencies.len(), "response_p50_ms": percentile(latencies, 0.5),
+        "response_p95_ms": percentile(latencies, 0.95), "response_max_ms": latencies.last(),
+    })
+}

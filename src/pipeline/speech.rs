@@ -136,7 +136,7 @@ impl SpeechDetector {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Deterministic VAD double: probability = chunk RMS * 10.

@@ -92,24 +92,8 @@ impl UtteranceCutter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engines::VoiceActivity;
-    use crate::media::energy;
+    use crate::pipeline::speech::tests::EnergyVad;
     use crate::pipeline::VadConfig;
-
-    /// Deterministic VAD double: loud chunks are speech.
-    struct EnergyVad;
-    impl VoiceActivity for EnergyVad {
-        fn sample_rate(&self) -> u32 {
-            8000
-        }
-        fn chunk_samples(&self) -> usize {
-            256
-        }
-        fn speech_probability(&mut self, c: &[f32]) -> Result<f32, EngineError> {
-            Ok((energy(c).sqrt() * 10.0).min(1.0))
-        }
-        fn reset(&mut self) {}
-    }
 
     fn cutter() -> UtteranceCutter {
         UtteranceCutter::new(SpeechDetector::new(Box::new(EnergyVad), VadConfig::default()))

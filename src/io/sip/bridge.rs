@@ -9,18 +9,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TransactionHandle};
+use rsipstack::dialog::dialog::DialogStateReceiver;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::{Header, Method, Request, StatusCode};
+use rsipstack::sip::Header;
 use rsipstack::transport::SipAddr;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::aside::answer_aside;
 use super::sdp::{self, Direction, Negotiated};
 use super::stack::Sip;
-use super::timer;
 use crate::call::{AsrRequest, Input};
 use crate::io::driver::EngineHub;
 use crate::io::rtp::packet;
@@ -150,11 +150,9 @@ pub(super) async fn attended(
                 let _ = agent.cancel().await;
             }
             state = caller_states.recv(), if !bridge.caller_left => {
-                if matches!(state, Some(DialogState::Terminated(..)) | None) {
+                if answer_aside(state, &caller_sdp).await {
                     bridge.caller_left = true;
                     let _ = agent.cancel().await;
-                } else {
-                    answer_aside(state, &caller_sdp).await;
                 }
             }
             // Provisional responses; the final one comes with the INVITE's result.
@@ -234,17 +232,15 @@ pub(super) async fn attended(
             _ = relay.agent.socket.recv_rtcp(&mut rtcp_b) => {}
             Some(result) = relay.asr.results.recv() => relay.asr.take(result),
             state = caller_states.recv() => {
-                if matches!(state, Some(DialogState::Terminated(..)) | None) {
+                if answer_aside(state, &caller_sdp).await {
                     bridge.caller_left = true;
                     break "caller";
                 }
-                answer_aside(state, &caller_sdp).await;
             }
             state = agent_states.recv() => {
-                if matches!(state, Some(DialogState::Terminated(..)) | None) {
+                if answer_aside(state, &offer).await {
                     break "agent";
                 }
-                answer_aside(state, &offer).await;
             }
             _ = tokio::time::sleep_until(quiet_until) => break "rtp_timeout",
             _ = async { drop(stop.wait_for(|s| *s).await) } => break "shutdown",
@@ -279,44 +275,6 @@ fn invite_option(sip: &Sip, target: &str, context: &str, offer: String) -> Resul
         headers: Some(vec![Header::Other("X-Voxline-Context".into(), context.to_string())]),
         ..Default::default()
     })
-}
-
-/// Answers an in-dialog request on either leg during the bridge; `ours` is voxline's
-/// SDP on that leg.
-async fn answer_aside(state: Option<DialogState>, ours: &str) {
-    let (handle, status) = match state {
-        Some(DialogState::Updated(_, request, handle)) => return keep_session(&request, handle, ours).await,
-        Some(DialogState::Refer(_, _, handle)) => (handle, StatusCode::NotImplemented),
-        Some(DialogState::Notify(_, _, handle))
-        | Some(DialogState::Info(_, _, handle))
-        | Some(DialogState::Options(_, _, handle))
-        | Some(DialogState::Message(_, _, handle)) => (handle, StatusCode::OK),
-        _ => return,
-    };
-    let _ = handle.reply(status).await;
-}
-
-/// A re-INVITE or UPDATE during the bridge: a session refresh (RFC 4028) must succeed or
-/// the peer hangs up, so it is answered with voxline's unchanged SDP and the timer it
-/// asks for; a change it carries (hold, codec) is not passed across the relay.
-async fn keep_session(request: &Request, handle: TransactionHandle, ours: &str) {
-    let session = match timer::of_request(request) {
-        Ok(session) => session,
-        Err(e) => {
-            let (status, headers) = e.refusal();
-            let _ = handle.respond(status, Some(headers), None).await;
-            return;
-        }
-    };
-    let mut headers = timer::answer_headers(session.as_ref());
-    // An UPDATE without an offer gets no answer back.
-    let body = if request.method == Method::Update && request.body().is_empty() {
-        None
-    } else {
-        headers.push(Header::ContentType("application/sdp".into()));
-        Some(ours.as_bytes().to_vec())
-    };
-    let _ = handle.respond(StatusCode::OK, Some(headers), body).await;
 }
 
 /// One leg of the bridge: its socket, where its RTP goes, and what it says.

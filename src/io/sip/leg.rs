@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::sdp::{self, Direction, Negotiated};
 use super::stack::{warning, Sip};
 use super::timer::{self, SessionTimer};
-use super::{bridge, transfer};
+use super::{aside, bridge, transfer};
 use crate::io::driver::TransportEvent;
 use crate::io::rtp::session::{self as media, MediaUpdate, RtpSocket};
 use crate::io::serve::{run_call, Prepared, Shared, TransportEnd};
@@ -201,8 +201,8 @@ impl Handover {
     async fn run(&self, sip: &Sip, caller: bridge::CallerLeg<'_>, call_began: tokio::time::Instant) -> Handed {
         if self.mode != "bridge" {
             let referred_by = sip.contact(false).map(|c| format!("<{c}>"));
-            let t = transfer::blind(caller.dialog, caller.states, &self.target, &self.context, referred_by, self.wait)
-                .await;
+            let (dialog, states, ours) = (caller.dialog, caller.states, &caller.description);
+            let t = transfer::blind(dialog, states, ours, &self.target, &self.context, referred_by, self.wait).await;
             return Handed {
                 summary: serde_json::to_value(&t).unwrap_or_default(),
                 result: t.result.into(),
@@ -323,14 +323,7 @@ impl Renegotiation {
     /// (hold, unhold, codec change); one without SDP gets our current description. Either
     /// is a session refresh: its Session-Expires restarts the timer (none stops it).
     async fn offer(&mut self, request: &Request, handle: TransactionHandle) {
-        let session = match timer::of_request(request) {
-            Ok(session) => session,
-            Err(e) => {
-                let (status, headers) = e.refusal();
-                let _ = handle.respond(status, Some(headers), None).await;
-                return;
-            }
-        };
+        let Some(session) = aside::requested_timer(request, &handle).await else { return };
         let sdp_type = || {
             let mut headers = vec![Header::ContentType("application/sdp".into())];
             headers.extend(timer::answer_headers(session.as_ref()));

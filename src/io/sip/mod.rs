@@ -2,6 +2,7 @@
 //! (signalling by rsipstack, media by [`crate::io::rtp`]): inbound calls, outbound calls
 //! through trunks, and the answered call both share.
 
+mod aside;
 pub mod bridge;
 pub mod leg;
 pub mod sdp;

@@ -11,6 +11,8 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, StatusCode};
 use serde::Serialize;
 
+use super::aside::answer_aside;
+
 /// How a transfer went, kept in the call's `summary.transfer`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Transfer {
@@ -67,10 +69,12 @@ pub fn sipfrag_status(body: &[u8]) -> Option<u16> {
 }
 
 /// Sends the REFER and follows its NOTIFYs for up to `wait`. The in-dialog requests
-/// that arrive meanwhile are answered; the caller leaving ends the wait.
+/// that arrive meanwhile are answered (`ours`: voxline's SDP for a session refresh); the
+/// caller leaving ends the wait.
 pub(super) async fn blind(
     dialog: &InviteDialog,
     states: &mut DialogStateReceiver,
+    ours: &str,
     target: &str,
     context: &str,
     referred_by: Option<String>,
@@ -120,12 +124,12 @@ pub(super) async fn blind(
                 if code >= 200 {
                     transfer.result = if code < 300 { "transferred" } else { "failed" };
                     tracing::info!(code, target, result = transfer.result, "transfer finished");
-                    transfer.caller_left = linger(states).await;
+                    transfer.caller_left = linger(states, ours).await;
                     return transfer;
                 }
             }
             other => {
-                if answer_aside(other).await {
+                if answer_aside(other, ours).await {
                     transfer.result = "far_end_left";
                     transfer.caller_left = true;
                     return transfer;
@@ -136,32 +140,15 @@ pub(super) async fn blind(
 }
 
 /// Waits up to [`LINGER`] for the caller's UA to end the dialog; whether it did.
-async fn linger(states: &mut DialogStateReceiver) -> bool {
+async fn linger(states: &mut DialogStateReceiver, ours: &str) -> bool {
     let wait = tokio::time::sleep(LINGER);
     tokio::pin!(wait);
     loop {
         tokio::select! {
             _ = &mut wait => return false,
-            state = states.recv() => if answer_aside(state).await { return true },
+            state = states.recv() => if answer_aside(state, ours).await { return true },
         }
     }
-}
-
-/// Answers what the caller's UA sends while its call is handed over (no session
-/// changes, no transfers of its own); true when it ended the dialog.
-async fn answer_aside(state: Option<DialogState>) -> bool {
-    let (handle, status) = match state {
-        Some(DialogState::Terminated(..)) | None => return true,
-        Some(DialogState::Updated(_, _, handle)) => (handle, StatusCode::RequestPending),
-        Some(DialogState::Refer(_, _, handle)) => (handle, StatusCode::NotImplemented),
-        Some(DialogState::Notify(_, _, handle))
-        | Some(DialogState::Info(_, _, handle))
-        | Some(DialogState::Options(_, _, handle))
-        | Some(DialogState::Message(_, _, handle)) => (handle, StatusCode::OK),
-        Some(_) => return false,
-    };
-    let _ = handle.reply(status).await;
-    false
 }
 
 #[cfg(test)]
