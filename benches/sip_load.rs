@@ -5,9 +5,9 @@
 //! calls per second for VOXLINE_SIP_LOAD_SECONDS.
 //!
 //! Reports SIPp's successful and failed calls, RTP send lateness against the 20 ms
-//! schedule (p50/p99 as histogram bucket bounds), the driver's frame lateness, resident
-//! memory sampled through the run (flat memory: the last sample against the first), and
-//! CPU shares. Prints one JSON line; progress goes to stderr.
+//! schedule (p50/p99 as histogram bucket bounds, and the shares over 1, 2, 5 and 10 ms),
+//! the driver's frame lateness, resident memory sampled through the run (flat memory: the
+//! last sample against the first), and CPU shares. Prints one JSON line; progress goes to stderr.
 //! `cargo bench --bench sip_load` (defaults: 100 calls, 10 cps, 300 s, 10 s calls).
 
 use std::process::{Command, Stdio};
@@ -124,7 +124,8 @@ fn main() {
         "bench": "sip_load_media_path", "cores": 2, "concurrent": calls, "cps": cps, "seconds": seconds,
         "call_ms": call_ms, "sipp_successful": ok_calls, "sipp_failed": failed,
         "rtp_send_lateness_p50_ms_le": rtp.quantile_bound(0.5), "rtp_send_lateness_p99_ms_le": rtp.quantile_bound(0.99),
-        "rtp_sends": rtp.count(),
+        "rtp_sends": rtp.count(), "rtp_sends_over_1ms": rtp.share_above(1.0), "rtp_sends_over_2ms": rtp.share_above(2.0),
+        "rtp_sends_over_5ms": rtp.share_above(5.0), "rtp_sends_over_10ms": rtp.share_above(10.0),
         "driver_lateness_p99_ms_le": driver.quantile_bound(0.99),
         "rss_idle_mib": idle_rss / 1024, "rss_first_steady_mib": steady.first().copied().unwrap_or(0) / 1024,
         "rss_last_mib": rss_samples.last().copied().unwrap_or(0) / 1024, "server_cpu_share": cpu / (wall * 2.0),

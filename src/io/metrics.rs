@@ -48,6 +48,13 @@ impl Histogram {
         h
     }
 
+    /// The share of observations above `bound` (one of [`BUCKETS_MS`]).
+    pub fn share_above(&self, bound: f64) -> f64 {
+        let upto = BUCKETS_MS.iter().take_while(|&&b| b <= bound).count();
+        let above: u64 = self.counts[upto..].iter().sum();
+        above as f64 / self.count.max(1) as f64
+    }
+
     /// Upper bound (ms) of the bucket holding quantile `q`; infinity past the last.
     pub fn quantile_bound(&self, q: f64) -> f64 {
         let rank = (self.count as f64 * q).ceil() as u64;
@@ -221,6 +228,8 @@ mod tests {
         }
         assert_eq!(h.quantile_bound(0.5), 5.0);
         assert_eq!(h.quantile_bound(0.99), 50.0);
+        assert_eq!(h.share_above(5.0), 0.2);
+        assert_eq!(h.share_above(1.0), 0.6);
         h.observe(9000.0);
         assert_eq!(h.quantile_bound(1.0), f64::INFINITY);
     }

@@ -3,6 +3,8 @@
 //! connects a call's RTP to the call driver.
 
 pub mod dtmf;
+pub mod outbound;
+pub mod pacer;
 pub mod packet;
 pub mod ports;
 pub mod rtcp;

@@ -1,18 +1,21 @@
 //! The RTP adapter for one call: owns the call's RTP and RTCP sockets, and between them
-//! and the call driver runs the jitter buffer, 20 ms outbound pacing (continuous: line
-//! silence while the bot is quiet), symmetric RTP, RFC 4733 digits, RTCP reports and the
-//! no-media timeout. The wire formats are the pure codecs next to it.
+//! and the call driver runs the jitter buffer, symmetric RTP, RFC 4733 digits, RTCP
+//! reports and the no-media timeout. Its outbound stream (continuous: line silence while
+//! the bot is quiet) is sent every 20 ms by the pacer thread. The wire formats are the
+//! pure codecs next to it.
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
-use super::dtmf::{DigitSender, DtmfReceiver};
+use super::dtmf::DtmfReceiver;
+use super::outbound::{Outbound, Sent, FRAME, RATE, TICK};
+use super::pacer::Pacer;
 use super::ports::{PortLease, PortPool};
 use super::stats::{ReceiverStats, StreamFigures};
 use super::{packet, rtcp};
@@ -22,9 +25,6 @@ use crate::io::recording::Recorder;
 use crate::io::sip::sdp::{Direction, Negotiated, G711};
 use crate::media::{Codec, Frame, JitterBuffer, JitterConfig, MediaTime};
 
-const RATE: u32 = 8000;
-const FRAME: usize = 160;
-const TICK: Duration = Duration::from_millis(20);
 /// RFC 3551 comfort noise: accepted and ignored.
 const COMFORT_NOISE: u8 = 13;
 
@@ -76,6 +76,12 @@ impl RtpSocket {
     /// One RTCP datagram (a bridge reads and drops them).
     pub async fn recv_rtcp(&self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.rtcp.recv(buf).await
+    }
+
+    /// A second handle on the RTP socket for the pacer thread (non-blocking, as the
+    /// original).
+    fn send_handle(&self) -> std::io::Result<std::net::UdpSocket> {
+        Ok(std::net::UdpSocket::from(self.rtp.as_fd().try_clone_to_owned()?))
     }
 
     /// Reads and drops one RTP datagram: early media before an answer, which voxline
@@ -145,43 +151,6 @@ pub struct MediaEnd {
     pub remote: Option<SocketAddr>,
 }
 
-enum Queued {
-    Audio(Vec<f32>),
-    Mark(String),
-}
-
-/// The sending side: sequence, timestamp, talkspurts.
-struct Sender {
-    ssrc: u32,
-    sequence: u16,
-    timestamp: u32,
-    /// Samples waiting for a whole packet (ptime over 20 ms).
-    pending: Vec<f32>,
-    was_silent: bool,
-    packets: u64,
-    octets: u64,
-    buf: Vec<u8>,
-    /// The RTP timestamp of the telephone event being sent (all its packets carry it).
-    event_timestamp: u32,
-}
-
-impl Sender {
-    fn new() -> Self {
-        let seed = uuid::Uuid::new_v4().as_u128();
-        Sender {
-            ssrc: seed as u32,
-            sequence: (seed >> 32) as u16,
-            timestamp: (seed >> 48) as u32,
-            pending: Vec::new(),
-            was_silent: true,
-            packets: 0,
-            octets: 0,
-            buf: Vec::with_capacity(12 + 480),
-            event_timestamp: 0,
-        }
-    }
-}
-
 pub(crate) fn codec_of(g711: G711) -> Codec {
     match g711 {
         G711::Pcmu => Codec::Pcmu,
@@ -203,8 +172,13 @@ fn ntp_now() -> u64 {
     (secs << 32) | (((since.subsec_nanos() as u64) << 32) / 1_000_000_000)
 }
 
+fn lock(out: &Mutex<Outbound>) -> MutexGuard<'_, Outbound> {
+    out.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Runs the call's media until the driver hangs up, the far end goes silent for
-/// `rtp_timeout`, or the driver goes away.
+/// `rtp_timeout`, or the driver goes away. The pacer thread sends the bot's side; this
+/// task receives, feeds the driver a frame every 20 ms and keeps the figures.
 pub async fn run(
     socket: RtpSocket,
     negotiated: Negotiated,
@@ -215,32 +189,44 @@ pub async fn run(
     mut recorder: Option<Recorder>,
 ) -> MediaEnd {
     let start = Instant::now();
+    let mut figures = MediaFigures { codec: codec_name(negotiated.codec), ..Default::default() };
+    let (sent_tx, mut sent) = mpsc::unbounded_channel();
+    let handle = match socket.send_handle() {
+        Ok(handle) => handle,
+        Err(e) => {
+            let _ = events.send(TransportEvent::HangUp).await;
+            let reason = format!("cannot share the RTP socket with the pacer: {e}");
+            return MediaEnd {
+                reason,
+                frames_sent: 0,
+                figures,
+                send_lateness: Histogram::default(),
+                handed_off: None,
+                socket,
+                remote: None,
+            };
+        }
+    };
+    let out = Arc::new(Mutex::new(Outbound::new(handle, negotiated.clone(), sent_tx, recorder.is_some())));
+    Pacer::global().add(&out, start.into_std());
     let mut neg = negotiated;
-    let mut remote: Option<SocketAddr> = neg.remote.map(SocketAddr::from);
-    let mut remote_rtcp: Option<SocketAddr> = remote.map(|a| SocketAddr::new(a.ip(), a.port() + 1));
+    let mut remote_rtcp: Option<SocketAddr> = neg.remote.map(|(ip, port)| SocketAddr::new(ip, port + 1));
     let mut latched = false;
-    let mut figures = MediaFigures { codec: codec_name(neg.codec), ..Default::default() };
     let mut jitter = JitterBuffer::new(JitterConfig::for_rate(RATE));
     let mut stats = ReceiverStats::default();
     let mut source: Option<u32> = None;
     let mut dtmf = DtmfReceiver::default();
-    let mut sender = Sender::new();
-    let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut tick = interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut report = interval(cfg.report_every);
     report.set_missed_tick_behavior(MissedTickBehavior::Delay);
     report.tick().await;
     let mut last_heard = start;
-    let mut ticks_done: u64 = 0;
-    let mut frames_out: u64 = 0;
     let mut caller_samples: u64 = 0;
     let mut held = false;
     let (mut rtp_buf, mut rtcp_buf) = (vec![0u8; 2048], vec![0u8; 2048]);
     let mut warned = false;
-    let mut send_lateness = Histogram::default();
     let mut handed_off = None;
-    let mut digits = DigitSender::default();
 
     let reason = loop {
         tokio::select! {
@@ -264,10 +250,13 @@ pub async fn run(
                 };
                 let arrival = start.elapsed().as_micros() as u64 * RATE as u64 / 1_000_000;
                 if p.payload_type == neg.payload_type {
-                    if !latched && remote != Some(from) {
-                        tracing::info!(sdp = ?remote, actual = %from, "symmetric RTP: sending where the far end sends from");
-                        remote = Some(from);
-                        remote_rtcp = Some(SocketAddr::new(from.ip(), from.port() + 1));
+                    if !latched {
+                        let mut out = lock(&out);
+                        if out.remote != Some(from) {
+                            tracing::info!(sdp = ?out.remote, actual = %from, "symmetric RTP: sending where the far end sends from");
+                            out.remote = Some(from);
+                            remote_rtcp = Some(SocketAddr::new(from.ip(), from.port() + 1));
+                        }
                     }
                     latched = true;
                     if source != Some(p.ssrc) {
@@ -298,15 +287,24 @@ pub async fn run(
                     remote_rtcp = Some(from);
                 }
             }
+            Some(s) = sent.recv() => match s {
+                Sent::MarkPlayed(name) => {
+                    let _ = events.send(TransportEvent::MarkPlayed(name)).await;
+                }
+                Sent::BotAudio(samples) => {
+                    if let Some(r) = recorder.as_mut() {
+                        r.bot(&samples);
+                    }
+                }
+            },
             command = commands.recv() => match command {
-                Some(TransportCommand::Audio(frame)) => queue.push_back(Queued::Audio(frame.samples)),
-                Some(TransportCommand::Mark(name)) => queue.push_back(Queued::Mark(name)),
+                Some(TransportCommand::Audio(frame)) => lock(&out).audio(frame.samples),
+                Some(TransportCommand::Mark(name)) => lock(&out).mark(name),
                 Some(TransportCommand::Clear) => {
-                    // Nothing is buffered beyond this queue: drop its audio, report its marks.
-                    for q in std::mem::take(&mut queue) {
-                        if let Queued::Mark(name) = q {
-                            let _ = events.send(TransportEvent::MarkPlayed(name)).await;
-                        }
+                    // Nothing is buffered beyond the outbound queue: drop its audio, report its marks.
+                    let marks = lock(&out).clear();
+                    for name in marks {
+                        let _ = events.send(TransportEvent::MarkPlayed(name)).await;
                     }
                 }
                 Some(TransportCommand::HandOff(reason)) => handed_off = Some(reason),
@@ -316,7 +314,7 @@ pub async fn run(
                 let new = match update {
                     Some(MediaUpdate::Renegotiated(new)) => new,
                     Some(MediaUpdate::SendDigits(keys)) => {
-                        match (neg.dtmf_payload_type, digits.queue(&keys)) {
+                        match (neg.dtmf_payload_type, lock(&out).digits(&keys)) {
                             (Some(_), Ok(())) => tracing::info!(digits = %keys, "sending digits (RFC 4733)"),
                             (None, _) => tracing::warn!(digits = %keys, "no telephone-event negotiated: digits not sent"),
                             (_, Err(c)) => tracing::warn!(digits = %keys, "not a key: {c:?}"),
@@ -325,10 +323,14 @@ pub async fn run(
                     }
                     None => continue,
                 };
-                if new.remote != neg.remote {
-                    remote = new.remote.map(SocketAddr::from);
-                    remote_rtcp = remote.map(|a| SocketAddr::new(a.ip(), a.port() + 1));
-                    latched = false;
+                {
+                    let mut out = lock(&out);
+                    if new.remote != neg.remote {
+                        out.remote = new.remote.map(SocketAddr::from);
+                        remote_rtcp = out.remote.map(|a| SocketAddr::new(a.ip(), a.port() + 1));
+                        latched = false;
+                    }
+                    out.neg = new.clone();
                 }
                 let hold = matches!(new.direction, Direction::RecvOnly | Direction::Inactive);
                 if hold != held {
@@ -340,14 +342,6 @@ pub async fn run(
                 neg = new;
             }
             _ = tick.tick() => {
-                // Skipped ticks (an overloaded host) advance the RTP clock like lost packets.
-                let elapsed = start.elapsed();
-                let due = (elapsed.as_micros() / TICK.as_micros()) as u64 + 1;
-                let skipped = due.saturating_sub(ticks_done + 1);
-                send_lateness.observe(elapsed.saturating_sub(TICK * ticks_done as u32).as_secs_f64() * 1000.0);
-                ticks_done = due.max(ticks_done + 1);
-                sender.timestamp = sender.timestamp.wrapping_add((skipped * FRAME as u64) as u32);
-
                 // Caller side: one frame from the jitter buffer.
                 let (samples, _) = jitter.pop();
                 if let Some(r) = recorder.as_mut() {
@@ -359,36 +353,6 @@ pub async fn run(
                 // `commands`: the session ends when it reads them.
                 let _ = events.send(TransportEvent::Audio(frame)).await;
 
-                // A key press being sent takes the tick; the bot's audio waits behind it.
-                let sending = !matches!(neg.direction, Direction::RecvOnly | Direction::Inactive);
-                if let (Some(to), true, Some(pt)) = (remote, sending, neg.dtmf_payload_type) {
-                    if let Some((start, payload)) = digits.tick() {
-                        send_event(&socket.rtp, to, pt, &mut sender, start, payload).await;
-                        continue;
-                    }
-                }
-                // Bot side: marks reached, then one frame of audio or line silence.
-                while let Some(Queued::Mark(_)) = queue.front() {
-                    if let Some(Queued::Mark(name)) = queue.pop_front() {
-                        let _ = events.send(TransportEvent::MarkPlayed(name)).await;
-                    }
-                }
-                let (bot, silent) = match queue.pop_front() {
-                    Some(Queued::Audio(samples)) => {
-                        frames_out += 1;
-                        if let Some(r) = recorder.as_mut() {
-                            r.bot(&samples);
-                        }
-                        (samples, false)
-                    }
-                    _ => (vec![0.0; FRAME], true),
-                };
-                if let (Some(to), true) = (remote, sending) {
-                    send_audio(&socket.rtp, to, &neg, &mut sender, &bot, silent).await;
-                } else {
-                    sender.timestamp = sender.timestamp.wrapping_add(FRAME as u32);
-                }
-
                 let inactive = held && neg.direction == Direction::Inactive;
                 if !inactive && last_heard.elapsed() >= cfg.timeout {
                     let _ = events.send(TransportEvent::HangUp).await;
@@ -399,13 +363,17 @@ pub async fn run(
                 if let Some(to) = remote_rtcp {
                     let now = start.elapsed().as_micros() as u64 * 65536 / 1_000_000;
                     let block = stats.report(now);
-                    let info = (sender.packets > 0).then(|| rtcp::SenderInfo {
-                        ntp: ntp_now(),
-                        rtp_timestamp: sender.timestamp,
-                        packets: sender.packets as u32,
-                        octets: sender.octets as u32,
-                    });
-                    let bytes = rtcp::write(sender.ssrc, info.as_ref(), block.as_ref(), &cfg.cname);
+                    let bytes = {
+                        let out = lock(&out);
+                        let sender = &out.sender;
+                        let info = (sender.packets > 0).then(|| rtcp::SenderInfo {
+                            ntp: ntp_now(),
+                            rtp_timestamp: sender.timestamp,
+                            packets: sender.packets as u32,
+                            octets: sender.octets as u32,
+                        });
+                        rtcp::write(sender.ssrc, info.as_ref(), block.as_ref(), &cfg.cname)
+                    };
                     if socket.rtcp.send_to(&bytes, to).await.is_ok() {
                         figures.reports_sent += 1;
                     }
@@ -413,69 +381,26 @@ pub async fn run(
             }
         }
     };
+    let (remote, frames_sent, send_lateness) = {
+        let mut out = lock(&out);
+        out.closed = true;
+        figures.sent_packets = out.sender.packets;
+        (out.remote, out.frames_out, std::mem::take(&mut out.lateness))
+    };
+    // The bot's last frames, already sent, go into the recording.
+    while let Ok(s) = sent.try_recv() {
+        if let (Some(r), Sent::BotAudio(samples)) = (recorder.as_mut(), s) {
+            r.bot(&samples);
+        }
+    }
     if let Some(r) = recorder {
         r.finish();
     }
     figures.received = stats.figures(RATE);
-    figures.sent_packets = sender.packets;
     let js = jitter.stats();
     (figures.concealed_frames, figures.late_packets) = (js.lost_frames, js.late);
     figures.remote = remote.map(|r| r.to_string());
-    MediaEnd { reason, frames_sent: frames_out, figures, send_lateness, handed_off, socket, remote }
-}
-
-/// Sends one 20 ms frame (or gathers it into a longer packet at the negotiated ptime).
-async fn send_audio(
-    socket: &UdpSocket,
-    to: SocketAddr,
-    neg: &Negotiated,
-    sender: &mut Sender,
-    frame: &[f32],
-    silent: bool,
-) {
-    let packet_samples = (neg.ptime as usize * RATE as usize / 1000).max(FRAME);
-    sender.pending.extend_from_slice(frame);
-    // A talkspurt starts with the marker bit.
-    let marker = sender.was_silent && !silent;
-    sender.was_silent = silent;
-    while sender.pending.len() >= packet_samples {
-        let samples: Vec<f32> = sender.pending.drain(..packet_samples).collect();
-        let payload = codec_of(neg.codec).encode(&samples);
-        sender.buf.clear();
-        packet::write(
-            &mut sender.buf,
-            marker || sender.packets == 0,
-            neg.payload_type,
-            sender.sequence,
-            sender.timestamp,
-            sender.ssrc,
-            &payload,
-        );
-        if socket.send_to(&sender.buf, to).await.is_ok() {
-            sender.packets += 1;
-            sender.octets += payload.len() as u64;
-        }
-        sender.sequence = sender.sequence.wrapping_add(1);
-        sender.timestamp = sender.timestamp.wrapping_add(packet_samples as u32);
-    }
-}
-
-/// Sends one telephone-event packet: its event's timestamp, the marker on its first,
-/// sequence continuous with the audio; the RTP clock moves on by a frame.
-async fn send_event(socket: &UdpSocket, to: SocketAddr, pt: u8, sender: &mut Sender, start: bool, payload: [u8; 4]) {
-    if start {
-        sender.event_timestamp = sender.timestamp;
-    }
-    sender.buf.clear();
-    packet::write(&mut sender.buf, start, pt, sender.sequence, sender.event_timestamp, sender.ssrc, &payload);
-    if socket.send_to(&sender.buf, to).await.is_ok() {
-        sender.packets += 1;
-        sender.octets += payload.len() as u64;
-    }
-    sender.sequence = sender.sequence.wrapping_add(1);
-    sender.timestamp = sender.timestamp.wrapping_add(FRAME as u32);
-    // The audio after a key press starts a talkspurt.
-    sender.was_silent = true;
+    MediaEnd { reason, frames_sent, figures, send_lateness, handed_off, socket, remote }
 }
 
 /// Reads a compound RTCP packet: the far end's view of our stream, and its SR time for
