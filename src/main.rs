@@ -168,6 +168,11 @@ enum Command {
         #[command(subcommand)]
         action: CallsAction,
     },
+    /// CRM data in the store the config names.
+    Crm {
+        #[command(subcommand)]
+        action: CrmAction,
+    },
     /// The server's configuration (voxline.toml).
     Config {
         #[command(subcommand)]
@@ -317,6 +322,17 @@ enum CallsAction {
     /// One call with its transcript and timeline.
     Show {
         id: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CrmAction {
+    /// Import customers, orders, returns, deliveries and tickets (.csv or .jsonl files so
+    /// named) from DIR; prints {"imported": {kind: {"inserted", "updated"}}, "rejected": [..]}.
+    Import {
+        dir: PathBuf,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -694,6 +710,16 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
                 }
                 Ok::<_, anyhow::Error>(())
             })?;
+        }
+        Command::Crm { action: CrmAction::Import { dir, config } } => {
+            let batch = voxline::campaign::crm::read_dir(&dir).with_context(|| format!("{}", dir.display()))?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let report = runtime
+                .block_on(async { open_store(config).await?.import_crm(batch).await.map_err(anyhow::Error::from) })?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.rejected.is_empty() {
+                eprintln!("{} rows refused (see \"rejected\"); the rest imported", report.rejected.len());
+            }
         }
         Command::Config { action: ConfigAction::Default } => print!("{}", voxline::server::config::DEFAULT_TOML),
         Command::Config { action: ConfigAction::Check { config } } => {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,7 +26,58 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/v1/calls/{id}", get(show_call))
         .route("/v1/calls/{id}/recording.wav", get(recording))
         .route("/v1/calls/{id}/timeline.svg", get(timeline_svg))
+        .route("/v1/crm/import", post(crm_import).layer(DefaultBodyLimit::max(IMPORT_LIMIT)))
+        .route("/v1/crm/{kind}/{id}", get(crm_row))
         .route("/twilio/voice", post(twilio_voice))
+}
+
+/// The largest import body (about 500 000 customer rows).
+const IMPORT_LIMIT: usize = 64 << 20;
+
+#[derive(Deserialize)]
+struct ImportQuery {
+    file: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ImportFiles {
+    /// File name (`customers.csv`, `orders.jsonl`, ...) -> its contents.
+    files: BTreeMap<String, String>,
+}
+
+/// `POST /v1/crm/import?file=customers.csv` with the file as the body, or
+/// `POST /v1/crm/import` with `{"files": {"customers.csv": "...", ...}}` (one transaction
+/// for all of them) -> `{"imported", "rejected"}`, as `voxline crm import`.
+async fn crm_import(State(shared): State<Arc<Shared>>, Query(q): Query<ImportQuery>, body: String) -> Response {
+    let mut batch = crate::campaign::crm::Batch::default();
+    match q.file {
+        Some(file) => batch.add(&file, &body),
+        None => match serde_json::from_str::<ImportFiles>(&body) {
+            Ok(f) => f.files.iter().for_each(|(name, text)| batch.add(name, text)),
+            Err(e) => {
+                return error(StatusCode::BAD_REQUEST, format!("expected ?file=NAME or {{\"files\": {{..}}}}: {e}"))
+            }
+        },
+    }
+    match shared.store.import_crm(batch).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "CRM import failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, e)
+        }
+    }
+}
+
+/// `GET /v1/crm/{customers|orders|returns|deliveries|tickets}/{id}`: the stored row.
+async fn crm_row(State(shared): State<Arc<Shared>>, Path((kind, id)): Path<(String, String)>) -> Response {
+    let Some(kind) = crate::campaign::crm::Kind::ALL.into_iter().find(|k| k.name() == kind) else {
+        return error(StatusCode::NOT_FOUND, format!("no CRM table {kind:?}"));
+    };
+    match shared.store.crm_row(kind, id.clone()).await {
+        Ok(Some(row)) => Json(row).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no {} row {id:?}", kind.name())),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
 }
 
 fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {

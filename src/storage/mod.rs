@@ -1,13 +1,16 @@
-//! The store: calls, their transcript and timeline (the campaign tables join them later).
+//! The store: calls, their transcript and timeline, and the CRM's customers, orders,
+//! returns, deliveries and tickets.
 //! One trait, [`Store`], and its implementations; every state change of a call is one
 //! transaction, so a crash or a shutdown never leaves a call half-written.
 
+mod crm;
 mod records;
 mod sqlite;
 
 use futures_util::future::BoxFuture;
 
 pub use crate::server::config::StorageUrl;
+pub use crm::{ImportReport, Written};
 pub use records::{
     CallFilter, CallRecord, CallState, CallSummaryRow, EndedCall, EndedDial, LiveCall, NewCall, StoredLine,
 };
@@ -47,6 +50,15 @@ pub trait Store: Send + Sync {
     fn get_call(&self, id: String) -> BoxFuture<'_, StoreResult<Option<CallRecord>>>;
     /// Newest first.
     fn list_calls(&self, filter: CallFilter) -> BoxFuture<'_, StoreResult<Vec<CallSummaryRow>>>;
+    /// Writes a CRM import: every good row, in one transaction; rows referring to unknown
+    /// customers or orders are refused and added to the batch's refusals.
+    fn import_crm(&self, batch: crate::campaign::crm::Batch) -> BoxFuture<'_, StoreResult<ImportReport>>;
+    /// One stored CRM row as JSON (its columns), by its id (a delivery's is its order id).
+    fn crm_row(
+        &self,
+        kind: crate::campaign::crm::Kind,
+        id: String,
+    ) -> BoxFuture<'_, StoreResult<Option<serde_json::Value>>>;
 }
 
 /// Opens the store a `storage.url` names, creating and migrating it as needed.

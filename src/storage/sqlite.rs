@@ -8,13 +8,16 @@ use futures_util::FutureExt;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::Row;
+use sqlx::{Column, Row};
 
 use super::records::*;
-use super::{Store, StoreError, StoreResult};
+use super::{timestamp, ImportReport, Store, StoreError, StoreResult};
+use crate::campaign::crm::{Batch, Kind};
 
 /// Schema steps in order; `PRAGMA user_version` is how many have run.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[CALLS, super::crm::MIGRATION];
+
+const CALLS: &str = r#"
 CREATE TABLE calls (
     id TEXT PRIMARY KEY,
     flow TEXT NOT NULL,
@@ -52,7 +55,7 @@ CREATE TABLE timeline (
     event TEXT NOT NULL,
     PRIMARY KEY (call_id, seq)
 );
-"#];
+"#;
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -331,6 +334,39 @@ impl Store for SqliteStore {
                 .iter()
                 .map(summary)
                 .collect()
+        }
+        .boxed()
+    }
+
+    fn import_crm(&self, batch: Batch) -> BoxFuture<'_, StoreResult<ImportReport>> {
+        async move {
+            let mut tx = self.pool.begin().await?;
+            let report = super::crm::import(&mut tx, batch, timestamp(chrono::Utc::now())).await?;
+            tx.commit().await?;
+            Ok(report)
+        }
+        .boxed()
+    }
+
+    fn crm_row(&self, kind: Kind, id: String) -> BoxFuture<'_, StoreResult<Option<serde_json::Value>>> {
+        async move {
+            let row = sqlx::query(super::crm::select_one(kind)).bind(&id).fetch_optional(&self.pool).await?;
+            Ok(row.map(|row| {
+                let columns = row.columns().iter().map(|c| {
+                    let i = c.ordinal();
+                    let value = match row.try_get::<Option<i64>, _>(i) {
+                        Ok(Some(n)) => serde_json::Value::from(n),
+                        Ok(None) => serde_json::Value::Null,
+                        Err(_) => row
+                            .try_get::<Option<String>, _>(i)
+                            .ok()
+                            .flatten()
+                            .map_or(serde_json::Value::Null, Into::into),
+                    };
+                    (c.name().to_string(), value)
+                });
+                serde_json::Value::Object(columns.collect())
+            }))
         }
         .boxed()
     }

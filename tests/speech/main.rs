@@ -6,6 +6,7 @@ mod asr;
 mod cli;
 mod common;
 mod converter;
+mod crm;
 mod embeddings;
 mod flows;
 mod intents;

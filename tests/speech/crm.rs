@@ -1,0 +1,194 @@
+//! CRM import: `voxline crm import DIR` and `POST /v1/crm/import` against a SQLite store,
+//! with good rows, rows refused for a reason each, and a re-import.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::serve::{http, Server};
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+/// `voxline crm import DIR` on the store at `db`: the report and stderr.
+fn import(dir: &Path, db: &Path) -> (Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_voxline"))
+        .args(["crm", "import"])
+        .arg(dir)
+        .env("VOXLINE_STORAGE__URL", format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "crm import failed: {stderr}");
+    (serde_json::from_slice(&out.stdout).unwrap(), stderr)
+}
+
+/// (file, line, field) of each refused row.
+fn refused(report: &Value) -> Vec<(String, u64, Option<String>)> {
+    report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let field = r["field"].as_str().map(String::from);
+            (r["file"].as_str().unwrap().to_string(), r["line"].as_u64().unwrap(), field)
+        })
+        .collect()
+}
+
+const CUSTOMERS: &str = "\
+id,name,phone,timezone,language,opted_out,segment_hint
+C1,Asha Rao,+91 98123 45678,Asia/Calcutta,en,false,vip
+C2,Ram Thapa,+977 981 2345678,Asia/Kathmandu,en,,
+C3,Bad Phone,98123 45678,Asia/Kolkata,en,,
+C4,Bad Zone,+14155550100,America/Springfield,en,,
+C1,Duplicate,+919812345679,Asia/Kolkata,en,,
+C5,Opted Out,+447700900123,Europe/London,en,true,
+";
+
+const ORDERS: &str = r#"{"id":"O1","customer_id":"C1","placed_at":"2026-12-01T10:00:00+05:30","payment":"cod","amount":"1499.00","currency":"INR","items":["Blue kurta x 2","Dupatta"],"category":"apparel","address":"12 MG Road, Bengaluru","status":"placed"}
+{"id":"O2","customer_id":"C9","placed_at":"2026-12-01T10:00:00Z","payment":"prepaid"}
+{"id":"O3","customer_id":"C2","placed_at":"yesterday","payment":"cod"}
+{"id":"O4", "customer_id": 
+{"id":"O5","customer_id":"C2","placed_at":"2026-09-15T08:00:00Z","payment":"prepaid","category":"footwear","status":"returned"}
+"#;
+
+const RETURNS: &str = "\
+order_id,id,customer_id,status,pickup_date,pickup_window,refund_amount
+O5,R1,C2,pickup_scheduled,2026-12-04,10:00-14:00,899
+O1,R2,C2,pickup_scheduled,2026-12-04,,
+";
+
+const DELIVERIES: &str = "order_id,status,failed_at,failure_reason,next_slots\n\
+O1,failed,2026-12-02T15:00:00+05:30,customer not available,Fri 10-13; Sat 14-18\n\
+O7,failed,2026-12-02T15:00:00Z,,\n";
+
+const TICKETS: &str = r#"{"id":"T1","customer_id":"C2","status":"open","opened_at":"2026-12-01T09:00:00Z"}
+{"id":"T2","customer_id":"C1","status":"frozen","opened_at":"2026-12-01T09:00:00Z"}
+"#;
+
+#[test]
+fn crm_import_refuses_bad_rows_one_by_one_and_reimports_by_id() {
+    let root = std::env::temp_dir().join(format!("voxline-crm-{}", std::process::id()));
+    let (dir, db) = (root.join("crm"), root.join("voxline.db"));
+    write(
+        &dir,
+        &[
+            ("customers.csv", CUSTOMERS),
+            ("orders.jsonl", ORDERS),
+            ("returns.csv", RETURNS),
+            ("deliveries.csv", DELIVERIES),
+            ("tickets.jsonl", TICKETS),
+            ("README.txt", "not an import file: left alone"),
+        ],
+    );
+    let (report, stderr) = import(&dir, &db);
+    eprintln!("{report:#}");
+    assert_eq!(
+        report["imported"],
+        json!({
+            "customers": {"inserted": 3, "updated": 0}, "orders": {"inserted": 2, "updated": 0},
+            "returns": {"inserted": 1, "updated": 0}, "deliveries": {"inserted": 1, "updated": 0},
+            "tickets": {"inserted": 1, "updated": 0},
+        })
+    );
+    let s = |v: &str| Some(v.to_string());
+    let mut want = vec![
+        ("customers.csv".to_string(), 4, s("phone")),
+        ("customers.csv".to_string(), 5, s("timezone")),
+        ("customers.csv".to_string(), 6, s("id")),
+        ("orders.jsonl".to_string(), 3, s("placed_at")),
+        ("orders.jsonl".to_string(), 4, None),
+        ("tickets.jsonl".to_string(), 2, s("status")),
+        // Refused by the store: references to nothing, or to someone else's order.
+        ("orders.jsonl".to_string(), 2, s("customer_id")),
+        ("returns.csv".to_string(), 3, s("customer_id")),
+        ("deliveries.csv".to_string(), 3, s("order_id")),
+    ];
+    let mut got = refused(&report);
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    assert!(stderr.contains("9 rows refused"), "{stderr}");
+    let reasons: Vec<&str> =
+        report["rejected"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert!(reasons.iter().any(|r| r.contains("unknown customer \"C9\"")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("not E.164")), "{reasons:?}");
+
+    // A re-import updates by id, never undoes an opt-out, and a bad row changes nothing.
+    write(
+        &dir,
+        &[
+            (
+                "customers.csv",
+                "id,name,phone,timezone,opted_out\n\
+                 C1,Asha R.,+919812345678,Asia/Kolkata,\n\
+                 C5,Opted Out,+447700900123,Europe/London,false\n\
+                 C2,Ram Thapa,not-a-number,Asia/Kathmandu,\n",
+            ),
+            ("orders.jsonl", ""),
+            ("returns.csv", "id,order_id,customer_id,status\n"),
+            ("deliveries.csv", "order_id,status\n"),
+            ("tickets.jsonl", "{\"id\":\"T1\",\"customer_id\":\"C2\",\"status\":\"closed\",\"opened_at\":\"2026-12-01T09:00:00Z\",\"closed_at\":\"2026-12-02T09:00:00Z\"}\n"),
+        ],
+    );
+    let (again, _) = import(&dir, &db);
+    assert_eq!(again["imported"]["customers"], json!({"inserted": 0, "updated": 2}));
+    assert_eq!(again["imported"]["tickets"], json!({"inserted": 0, "updated": 1}));
+    assert_eq!(refused(&again), [("customers.csv".to_string(), 4, s("phone"))]);
+
+    // What is stored, through the server's API.
+    let server = Server::start(&[("VOXLINE_STORAGE__URL", &format!("sqlite://{}", db.display()))]);
+    let customer = |id: &str| crate::serve::get_json(&format!("{}/v1/crm/customers/{id}", server.http));
+    let c1 = customer("C1");
+    assert_eq!((c1["name"].as_str(), c1["timezone"].as_str()), (Some("Asha R."), Some("Asia/Kolkata")));
+    assert_eq!(customer("C5")["opted_out"], 1, "an opt-out is never undone by an import");
+    let c2 = customer("C2");
+    assert_eq!((c2["phone"].as_str(), c2["timezone"].as_str()), (Some("+9779812345678"), Some("Asia/Kathmandu")));
+    let order = crate::serve::get_json(&format!("{}/v1/crm/orders/O1", server.http));
+    assert_eq!(order["amount"], 149900);
+    let items: Value = serde_json::from_str(order["items"].as_str().unwrap()).unwrap();
+    assert_eq!(items, json!([{"name": "Blue kurta", "qty": 2}, {"name": "Dupatta", "qty": 1}]));
+    let (status, _) = http("GET", &format!("{}/v1/crm/customers/C3", server.http), "");
+    assert_eq!(status, 404, "a refused row was never stored");
+    drop(server);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn crm_import_over_the_api() {
+    let server = Server::start(&[]);
+    let url = format!("{}/v1/crm/import", server.http);
+    let files = json!({"files": {
+        "customers.csv": "id,name,phone,timezone\nA1,Meera,+919800000001,Asia/Kolkata\nA2,Bad,+91,Asia/Kolkata\n",
+        "orders.jsonl": "{\"id\":\"X1\",\"customer_id\":\"A1\",\"placed_at\":\"2026-12-01T10:00:00Z\",\"payment\":\"cod\"}\n",
+    }});
+    let (status, body) = http("POST", &url, &files.to_string());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let report: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(report["imported"]["customers"]["inserted"], 1);
+    assert_eq!(report["imported"]["orders"]["inserted"], 1, "the order's customer came in the same import");
+    assert_eq!(refused(&report), [("customers.csv".to_string(), 3, Some("phone".to_string()))]);
+
+    // One file as the body.
+    let (status, body) = http(
+        "POST",
+        &format!("{url}?file=tickets.csv"),
+        "id,customer_id,status,opened_at\nK1,A1,open,2026-12-01T09:00:00Z\n",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let report: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(report["imported"]["tickets"]["inserted"], 1);
+    let (status, body) = http("POST", &format!("{url}?file=payments.csv"), "id\n1\n");
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("not an import file"));
+    let (status, _) = http("POST", &url, "{\"files\": 3}");
+    assert_eq!(status, 400);
+    let (ok, log) = server.stop();
+    assert!(ok, "{log}");
+}
