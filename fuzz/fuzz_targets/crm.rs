@@ -1,5 +1,5 @@
-//! Any bytes as any import file: rows are read or refused with a line, never a panic;
-//! every refusal names its file and every kept row a line that exists.
+//! Any bytes as any import file, or as an event: rows are read or refused with a line,
+//! never a panic; every refusal names its file and every kept row a line that exists.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -20,8 +20,13 @@ const FILES: [&str; 10] = [
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else { return };
-    let file = FILES[pick as usize % FILES.len()];
     let text = String::from_utf8_lossy(rest);
+    let Some(&file) = FILES.get(pick as usize % (FILES.len() + 1)) else {
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
+            let _ = voxline::campaign::crm::events::parse(&value);
+        }
+        return;
+    };
     let mut batch = Batch::default();
     batch.add(file, &text);
     let lines = text.bytes().filter(|&b| b == b'\n' || b == b'\r').count() as u64 + 1;

@@ -28,6 +28,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/v1/calls/{id}/timeline.svg", get(timeline_svg))
         .route("/v1/crm/import", post(crm_import).layer(DefaultBodyLimit::max(IMPORT_LIMIT)))
         .route("/v1/crm/{kind}/{id}", get(crm_row))
+        .route("/v1/events", post(post_events))
         .route("/twilio/voice", post(twilio_voice))
 }
 
@@ -64,6 +65,50 @@ async fn crm_import(State(shared): State<Arc<Shared>>, Query(q): Query<ImportQue
         Err(e) => {
             tracing::error!(error = %e, "CRM import failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, e)
+        }
+    }
+}
+
+/// One event's answer: `{"id", "result": "applied"|"duplicate"}`, or a refusal with
+/// `"error"` and `"field"` (and its status: 400 malformed, 422 unknown subject).
+async fn apply_event(shared: &Shared, value: &Value) -> (StatusCode, Value) {
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    let event = match crate::campaign::crm::events::parse(value) {
+        Ok(e) => e,
+        Err(e) => return (StatusCode::BAD_REQUEST, json!({"id": id, "error": e.reason, "field": e.field})),
+    };
+    match shared.store.apply_event(event, value.to_string()).await {
+        Ok(Ok(applied)) => (StatusCode::OK, json!({"id": id, "result": applied})),
+        Ok(Err(r)) => (StatusCode::UNPROCESSABLE_ENTITY, json!({"id": id, "error": r.reason, "field": r.field})),
+        Err(e) => {
+            tracing::error!(error = %e, "event not stored");
+            (StatusCode::INTERNAL_SERVER_ERROR, json!({"id": id, "error": e.to_string()}))
+        }
+    }
+}
+
+/// `POST /v1/events`: one event object (answered with its own status) or an array of
+/// them, applied in order (200 with `{"results": [..]}`, one answer each). Idempotent by
+/// event id.
+async fn post_events(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    match body {
+        Value::Array(events) => {
+            let mut results = Vec::with_capacity(events.len());
+            for event in &events {
+                results.push(apply_event(&shared, event).await.1);
+            }
+            Json(json!({"results": results})).into_response()
+        }
+        event => {
+            let (status, answer) = apply_event(&shared, &event).await;
+            (status, Json(answer)).into_response()
         }
     }
 }

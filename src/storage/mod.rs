@@ -10,7 +10,7 @@ mod sqlite;
 use futures_util::future::BoxFuture;
 
 pub use crate::server::config::StorageUrl;
-pub use crm::{ImportReport, Written};
+pub use crm::{Applied, ImportReport, Refusal, Written};
 pub use records::{
     CallFilter, CallRecord, CallState, CallSummaryRow, EndedCall, EndedDial, LiveCall, NewCall, StoredLine,
 };
@@ -53,6 +53,13 @@ pub trait Store: Send + Sync {
     /// Writes a CRM import: every good row, in one transaction; rows referring to unknown
     /// customers or orders are refused and added to the batch's refusals.
     fn import_crm(&self, batch: crate::campaign::crm::Batch) -> BoxFuture<'_, StoreResult<ImportReport>>;
+    /// Applies a CRM event once (by its id) with its change, in one transaction; a refused
+    /// event (its subject does not exist) stores nothing.
+    fn apply_event(
+        &self,
+        event: crate::campaign::crm::events::Event,
+        body: String,
+    ) -> BoxFuture<'_, StoreResult<Result<Applied, Refusal>>>;
     /// One stored CRM row as JSON (its columns), by its id (a delivery's is its order id).
     fn crm_row(
         &self,

@@ -11,7 +11,8 @@ use sqlx::sqlite::{
 use sqlx::{Column, Row};
 
 use super::records::*;
-use super::{timestamp, ImportReport, Store, StoreError, StoreResult};
+use super::{timestamp, Applied, ImportReport, Refusal, Store, StoreError, StoreResult};
+use crate::campaign::crm::events::Event;
 use crate::campaign::crm::{Batch, Kind};
 
 /// Schema steps in order; `PRAGMA user_version` is how many have run.
@@ -344,6 +345,18 @@ impl Store for SqliteStore {
             let report = super::crm::import(&mut tx, batch, timestamp(chrono::Utc::now())).await?;
             tx.commit().await?;
             Ok(report)
+        }
+        .boxed()
+    }
+
+    fn apply_event(&self, event: Event, body: String) -> BoxFuture<'_, StoreResult<Result<Applied, Refusal>>> {
+        async move {
+            let mut tx = self.pool.begin().await?;
+            let applied = super::crm::apply_event(&mut tx, &event, &body, &timestamp(chrono::Utc::now())).await?;
+            if applied.is_ok() {
+                tx.commit().await?;
+            }
+            Ok(applied)
         }
         .boxed()
     }

@@ -1,5 +1,6 @@
-//! CRM import: `voxline crm import DIR` and `POST /v1/crm/import` against a SQLite store,
-//! with good rows, rows refused for a reason each, and a re-import.
+//! CRM data in: `voxline crm import DIR`, `POST /v1/crm/import` and `POST /v1/events`
+//! against a SQLite store, with good rows, rows refused for a reason each, a re-import and
+//! re-sent events.
 
 use std::path::Path;
 use std::process::Command;
@@ -161,7 +162,7 @@ fn crm_import_refuses_bad_rows_one_by_one_and_reimports_by_id() {
 }
 
 #[test]
-fn crm_import_over_the_api() {
+fn crm_import_and_events_over_the_api() {
     let server = Server::start(&[]);
     let url = format!("{}/v1/crm/import", server.http);
     let files = json!({"files": {
@@ -189,6 +190,68 @@ fn crm_import_over_the_api() {
     assert!(String::from_utf8_lossy(&body).contains("not an import file"));
     let (status, _) = http("POST", &url, "{\"files\": 3}");
     assert_eq!(status, 400);
+
+    // Events: applied once by id, refused with the field when their subject is unknown.
+    let events = format!("{}/v1/events", server.http);
+    let post = |body: Value| {
+        let (status, answer) = http("POST", &events, &body.to_string());
+        (status, serde_json::from_slice::<Value>(&answer).unwrap())
+    };
+    let row = |kind: &str, id: &str| crate::serve::get_json(&format!("{}/v1/crm/{kind}/{id}", server.http));
+    let placed = json!({"id": "ev-1", "type": "order.placed", "at": "2026-12-01T11:00:00+05:30", "customer_id": "A1",
+        "order_id": "X2", "payment": "COD", "amount": 799, "items": ["Lamp x 1"], "category": "home"});
+    assert_eq!(post(placed.clone()), (200, json!({"id": "ev-1", "result": "applied"})));
+    assert_eq!(
+        (row("orders", "X2")["payment"].as_str(), row("orders", "X2")["placed_at"].as_str()),
+        (Some("cod"), Some("2026-12-01T05:30:00.000Z"))
+    );
+    let mut resent = placed.clone();
+    resent["amount"] = json!(1);
+    assert_eq!(post(resent), (200, json!({"id": "ev-1", "result": "duplicate"})));
+    assert_eq!(row("orders", "X2")["amount"], 79900, "a re-sent event id changes nothing");
+
+    let stranger = json!({"id": "ev-2", "type": "order.placed", "at": "2026-12-01T11:00:00Z", "customer_id": "Z9",
+        "order_id": "X3", "payment": "cod"});
+    let (status, answer) = post(stranger);
+    assert_eq!((status, answer["field"].as_str()), (422, Some("customer_id")), "{answer}");
+    let (status, answer) = post(json!({"id": "ev-3", "at": "2026-12-01T11:00:00Z", "customer_id": "A1"}));
+    assert_eq!((status, answer["field"].as_str()), (400, Some("type")), "{answer}");
+    let (status, _) = http("POST", &events, "{not json");
+    assert_eq!(status, 400);
+
+    let batch = json!([
+        {"id": "ev-4", "type": "delivery.failed", "at": "2026-12-02T15:00:00+05:30", "customer_id": "A1",
+         "order_id": "X2", "failure_reason": "door locked", "next_slots": ["Fri 10-13", "Sat 14-18"]},
+        {"id": "ev-5", "type": "ticket.closed", "at": "2026-12-02T10:00:00Z", "customer_id": "A1", "ticket_id": "K1"},
+        {"id": "ev-6", "type": "pickup.scheduled", "at": "2026-12-02T10:00:00Z", "customer_id": "A1",
+         "return_id": "R5", "order_id": "X1", "item": "Lamp", "pickup_date": "2026-12-05"},
+        {"id": "ev-7", "type": "refund.initiated", "at": "2026-12-06T10:00:00Z", "customer_id": "A1",
+         "return_id": "R5", "refund_amount": "799", "refund_method": "UPI"},
+        {"id": "ev-8", "type": "ticket.closed", "at": "2026-12-02T10:00:00Z", "customer_id": "A1", "ticket_id": "K404"},
+        {"id": "ev-9", "type": "customer.opted_out", "at": "2026-12-02T12:00:00Z", "customer_id": "A1"},
+    ]);
+    let (status, answer) = post(batch);
+    assert_eq!(status, 200);
+    let results: Vec<&str> =
+        answer["results"].as_array().unwrap().iter().map(|r| r["result"].as_str().unwrap_or("refused")).collect();
+    assert_eq!(results, ["applied", "applied", "applied", "applied", "refused", "applied"], "{answer}");
+    let delivery = row("deliveries", "X2");
+    assert_eq!(
+        (delivery["status"].as_str(), delivery["failed_at"].as_str()),
+        (Some("failed"), Some("2026-12-02T09:30:00.000Z"))
+    );
+    assert_eq!(delivery["next_slots"].as_str(), Some("[\"Fri 10-13\",\"Sat 14-18\"]"));
+    let ticket = row("tickets", "K1");
+    assert_eq!(
+        (ticket["status"].as_str(), ticket["closed_at"].as_str()),
+        (Some("closed"), Some("2026-12-02T10:00:00.000Z"))
+    );
+    let refund = row("returns", "R5");
+    assert_eq!(
+        (refund["status"].as_str(), refund["refund_amount"].as_i64(), refund["refund_method"].as_str()),
+        (Some("refund_initiated"), Some(79900), Some("upi"))
+    );
+    assert_eq!(row("customers", "A1")["opted_out"], 1);
     let (ok, log) = server.stop();
     assert!(ok, "{log}");
 }

@@ -169,7 +169,7 @@ pub(crate) fn http(method: &str, url: &str, body: &str) -> (u16, Vec<u8>) {
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n{body}",
-        if body.starts_with('{') { "application/json" } else { "application/x-www-form-urlencoded" },
+        if body.starts_with('{') || body.starts_with('[') { "application/json" } else { "application/x-www-form-urlencoded" },
         body.len()
     );
     std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();

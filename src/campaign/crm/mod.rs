@@ -1,6 +1,7 @@
 //! CRM data in: the five import kinds as typed rows (`rows`), their field values
 //! (`fields`) and the import files (`files`). Pure: the store writes what these read.
 
+pub mod events;
 pub mod fields;
 pub mod files;
 pub mod rows;

@@ -35,7 +35,7 @@ impl Columns {
         Columns(columns)
     }
 
-    fn take(&mut self, name: &str) -> Option<String> {
+    pub fn take(&mut self, name: &str) -> Option<String> {
         self.0.remove(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
     }
 
@@ -43,7 +43,7 @@ impl Columns {
         self.take(name).ok_or_else(|| RowError::field(name, "required"))
     }
 
-    fn parsed<T>(&mut self, name: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, RowError> {
+    pub fn parsed<T>(&mut self, name: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, RowError> {
         self.take(name).map(|v| parse(&v).map_err(|e| RowError::field(name, e))).transpose()
     }
 
