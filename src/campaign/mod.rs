@@ -1,4 +1,9 @@
-//! The campaign engine: the CRM data it decides on (`crm`); triggers, the calling policy,
-//! retries, the dialer and the outbox join it.
+//! The campaign engine, sans-IO like the call core: the CRM data it decides on (`crm`),
+//! what makes a call due (`triggers`), when a customer may be called (`window`) and the
+//! one calling policy for every flow (`policy`). The scheduler, dialer and outbox join
+//! them.
 
 pub mod crm;
+pub mod policy;
+pub mod triggers;
+pub mod window;

@@ -36,6 +36,70 @@ pub struct Config {
     pub sip: Sip,
     /// Outbound SIP trunks (`[[trunk]]`).
     pub trunk: Vec<Trunk>,
+    pub campaign: Campaign,
+}
+
+/// The calling policy's settings.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Campaign {
+    pub window: String,
+    pub flow_windows: std::collections::BTreeMap<String, String>,
+    pub holidays: Vec<String>,
+    pub per_day: u32,
+    pub per_week: u32,
+    pub max_attempts: u32,
+    pub retry_gap: String,
+    pub max_failures: u32,
+}
+
+impl Campaign {
+    /// When `flow` may call: its hours inside the outer window, less the holidays.
+    pub fn calendar(&self, flow: crate::campaign::policy::Flow) -> Result<crate::campaign::window::Calendar, String> {
+        use crate::campaign::window::{Calendar, Hours};
+        let outer = Hours::parse(&self.window)?;
+        let hours = match self.flow_windows.get(flow.name()) {
+            Some(w) => Hours::parse(w)?
+                .within(outer)
+                .ok_or_else(|| format!("{}: {w:?} is outside window {:?}", flow.name(), self.window))?,
+            None => outer,
+        };
+        let holidays = self.holidays.iter().map(|d| crate::campaign::crm::fields::date(d)).collect::<Result<_, _>>()?;
+        Ok(Calendar { hours, holidays })
+    }
+
+    pub fn limits(&self) -> Result<crate::campaign::policy::Limits, String> {
+        let gap = parse_duration(&self.retry_gap)?;
+        Ok(crate::campaign::policy::Limits {
+            per_day: self.per_day as usize,
+            per_week: self.per_week as usize,
+            max_attempts: self.max_attempts,
+            retry_gap: chrono::Duration::from_std(gap).map_err(|e| e.to_string())?,
+            max_failures: self.max_failures,
+            ..Default::default()
+        })
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        crate::campaign::window::Hours::parse(&self.window).map_err(|e| ("campaign.window", e))?;
+        for name in self.flow_windows.keys() {
+            let Some(flow) = crate::campaign::policy::Flow::parse(name) else {
+                return Err(("campaign.flow_windows", format!("{name:?} is not a flow")));
+            };
+            self.calendar(flow).map_err(|e| ("campaign.flow_windows", e))?;
+        }
+        self.calendar(crate::campaign::policy::Flow::Cod).map_err(|e| ("campaign.holidays", e))?;
+        self.limits().map_err(|e| ("campaign.retry_gap", e))?;
+        for (key, n) in [("campaign.per_day", self.per_day), ("campaign.per_week", self.per_week)] {
+            if n == 0 {
+                return Err((key, "must be at least 1".into()));
+            }
+        }
+        if self.per_week < self.per_day {
+            return Err(("campaign.per_week", "must be at least per_day".into()));
+        }
+        Ok(())
+    }
 }
 
 /// A SIP trunk voxline dials through.
@@ -324,6 +388,7 @@ impl Config {
             ));
         }
         self.storage_url(Path::new(".")).map_err(|reason| bad("storage.url", reason))?;
+        self.campaign.validate().map_err(|(key, reason)| bad(key, reason))?;
         parse_duration(&self.shutdown.drain_timeout).map_err(|reason| bad("shutdown.drain_timeout", reason))?;
         for (key, n) in
             [("engines.asr_threads", self.engines.asr_threads), ("engines.tts_threads", self.engines.tts_threads)]
@@ -570,6 +635,36 @@ mod tests {
         assert!(bad("realm = \"x\"\n").contains("realm"), "unknown keys are errors");
         std::fs::write(&path, "[[trunk]]\nname = \"t\"\nhost = \"h\"\nfrom = \"1\"\n[[trunk]]\nname = \"t\"\nhost = \"h\"\nfrom = \"1\"\n").unwrap();
         assert!(Config::load(Some(&path), Vec::new()).unwrap_err().to_string().contains("trunk[1].name"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_campaign_section() {
+        use crate::campaign::policy::Flow;
+        let cfg = Config::default();
+        assert_eq!(cfg.campaign.calendar(Flow::Winback).unwrap(), crate::campaign::window::Calendar::default());
+        assert_eq!(cfg.campaign.limits().unwrap(), crate::campaign::policy::Limits::default());
+        let dir = std::env::temp_dir().join(format!("voxline-config-campaign-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("voxline.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, format!("[campaign]\n{text}\n")).unwrap();
+            Config::load(Some(&path), Vec::new()).map_err(|e| e.to_string())
+        };
+        let cfg = load("holidays = [\"2026-12-25\"]\nflow_windows = { cod = \"11:00-19:00\" }").unwrap();
+        let cod = cfg.campaign.calendar(Flow::Cod).unwrap();
+        assert_eq!((cod.hours.start.to_string(), cod.holidays.len()), ("11:00:00".into(), 1));
+        assert_eq!(
+            cfg.campaign.calendar(Flow::Winback).unwrap().hours,
+            crate::campaign::window::Hours::outer(),
+            "a flow left out keeps the outer window"
+        );
+        assert!(load("window = \"21:00-09:00\"").unwrap_err().contains("campaign.window"));
+        assert!(load("flow_windows = { cod = \"06:00-08:00\" }").unwrap_err().contains("outside window"));
+        assert!(load("flow_windows = { sales = \"10:00-12:00\" }").unwrap_err().contains("\"sales\" is not a flow"));
+        assert!(load("holidays = [\"25/12/2026\"]").unwrap_err().contains("campaign.holidays"));
+        assert!(load("per_day = 3\nper_week = 2").unwrap_err().contains("campaign.per_week"));
+        assert!(load("retry_gap = \"later\"").unwrap_err().contains("campaign.retry_gap"));
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::fields;
+use super::files::column_text;
 use super::rows::{Columns, Delivery, Order, Return, RowError, Ticket};
 
 /// What an event changes.
@@ -50,15 +51,6 @@ pub const TYPES: [&str; 9] = [
     "customer.opted_out",
 ];
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join("; "),
-        other => other.to_string(),
-    }
-}
-
 fn required<'a>(body: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str, RowError> {
     match body.get(name) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim()),
@@ -73,7 +65,7 @@ fn columns(body: &serde_json::Map<String, Value>, subject: Option<&str>, default
     let mut map: std::collections::BTreeMap<String, String> = body
         .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "id" | "type" | "at"))
-        .map(|(k, v)| (k.to_ascii_lowercase(), text(v)))
+        .map(|(k, v)| (k.to_ascii_lowercase(), column_text(v.clone())))
         .collect();
     if let Some(subject) = subject {
         if let Some(id) = map.remove(subject) {

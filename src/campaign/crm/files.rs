@@ -81,7 +81,7 @@ pub struct Batch {
 }
 
 /// A JSON value as column text: lists joined with `; `, null as empty.
-fn column_text(v: Value) -> String {
+pub(super) fn column_text(v: Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s,
