@@ -168,6 +168,13 @@ enum Command {
         #[command(subcommand)]
         action: CallsAction,
     },
+    /// For each pending or blocked attempt of a customer, the rules that allowed,
+    /// deferred or blocked it (as GET /v1/customers/{id}/why).
+    Why {
+        customer_id: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// CRM data in the store the config names.
     Crm {
         #[command(subcommand)]
@@ -720,6 +727,17 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
             if !report.rejected.is_empty() {
                 eprintln!("{} rows refused (see \"rejected\"); the rest imported", report.rejected.len());
             }
+        }
+        Command::Why { customer_id, config } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let attempts = runtime.block_on(async {
+                let store = open_store(config).await?;
+                store.why(customer_id.clone()).await.map_err(anyhow::Error::from)
+            })?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({"customer_id": customer_id, "attempts": attempts}))?
+            );
         }
         Command::Config { action: ConfigAction::Default } => print!("{}", voxline::server::config::DEFAULT_TOML),
         Command::Config { action: ConfigAction::Check { config } } => {

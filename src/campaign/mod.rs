@@ -5,5 +5,6 @@
 
 pub mod crm;
 pub mod policy;
+pub mod schedule;
 pub mod triggers;
 pub mod window;

@@ -71,8 +71,8 @@ pub fn delivery_failed(cal: &Calendar, tz: Tz, customer_id: &str, order_id: &str
 }
 
 /// An initiated refund: a `refund_status` call within 4 hours.
-pub fn refund_initiated(cal: &Calendar, tz: Tz, ret: &Return, at: DateTime<Utc>) -> Due {
-    let d = due(Flow::RefundStatus, "refund.initiated", &ret.customer_id, &ret.id, at);
+pub fn refund_initiated(cal: &Calendar, tz: Tz, customer_id: &str, return_id: &str, at: DateTime<Utc>) -> Due {
+    let d = due(Flow::RefundStatus, "refund.initiated", customer_id, return_id, at);
     soon(cal, tz, d, at, Duration::hours(4))
 }
 
@@ -184,7 +184,7 @@ mod tests {
         let failed = utc("2026-12-01T09:00:00Z"); // 14:30 IST
         let d = delivery_failed(&cal, IST, "C1", "O1", failed);
         assert_eq!((d.flow, d.deadline), (Flow::DeliveryRetry, failed + Duration::hours(1)));
-        let r = refund_initiated(&cal, IST, &pickup_on("2026-12-04"), utc("2026-12-01T13:00:00Z")); // 18:30 IST
+        let r = refund_initiated(&cal, IST, "C1", "R1", utc("2026-12-01T13:00:00Z")); // 18:30 IST
         assert_eq!(r.deadline, utc("2026-12-02T03:30:00Z"), "22:30 IST is pushed to the next opening");
     }
 

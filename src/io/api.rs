@@ -29,6 +29,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/v1/crm/import", post(crm_import).layer(DefaultBodyLimit::max(IMPORT_LIMIT)))
         .route("/v1/crm/{kind}/{id}", get(crm_row))
         .route("/v1/events", post(post_events))
+        .route("/v1/customers/{id}/why", get(why))
         .route("/twilio/voice", post(twilio_voice))
 }
 
@@ -98,18 +99,32 @@ async fn post_events(
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    match body {
+    let (status, answer) = match body {
         Value::Array(events) => {
             let mut results = Vec::with_capacity(events.len());
             for event in &events {
                 results.push(apply_event(&shared, event).await.1);
             }
-            Json(json!({"results": results})).into_response()
+            (StatusCode::OK, json!({"results": results}))
         }
-        event => {
-            let (status, answer) = apply_event(&shared, &event).await;
-            (status, Json(answer)).into_response()
-        }
+        event => apply_event(&shared, &event).await,
+    };
+    // The stored events' triggers (a failure here is retried at the next event or start).
+    if let Err(e) = shared.store.schedule_pending(shared.cfg.campaign.rules(), chrono::Utc::now()).await {
+        tracing::error!(error = %e, "scheduling the events' triggers failed");
+    }
+    (status, Json(answer)).into_response()
+}
+
+/// `GET /v1/customers/{id}/why`: `{"customer_id", "attempts": [..]}`, each attempt not
+/// yet dialled with the rules that allowed, deferred or blocked it.
+async fn why(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    if let Ok(None) = shared.store.crm_row(crate::campaign::crm::Kind::Customers, id.clone()).await {
+        return error(StatusCode::NOT_FOUND, format!("no customer {id:?}"));
+    }
+    match shared.store.why(id.clone()).await {
+        Ok(attempts) => Json(json!({"customer_id": id, "attempts": attempts})).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }
 

@@ -127,6 +127,11 @@ impl Shared {
         if swept > 0 {
             tracing::warn!(calls = swept, "ended the calls a previous server left live");
         }
+        // Events stored before a crash but not yet scheduled.
+        let scheduled = store.schedule_pending(cfg.campaign.rules(), chrono::Utc::now()).await?;
+        if scheduled > 0 {
+            tracing::info!(attempts = scheduled, "scheduled the triggers of events stored before the restart");
+        }
         // Recordings live next to the SQLite file, else next to the config.
         let recordings = match &url {
             storage::StorageUrl::Sqlite(path) => path.parent().unwrap_or(config_dir).join("recordings"),

@@ -80,6 +80,13 @@ impl Campaign {
         })
     }
 
+    /// The policy's settings for the scheduler (validated at load).
+    pub fn rules(&self) -> crate::campaign::schedule::Rules {
+        use crate::campaign::policy::Flow;
+        let calendars = Flow::ALL.into_iter().map(|f| (f, self.calendar(f).unwrap_or_default())).collect();
+        crate::campaign::schedule::Rules { calendars, limits: self.limits().unwrap_or_default() }
+    }
+
     fn validate(&self) -> Result<(), (&'static str, String)> {
         crate::campaign::window::Hours::parse(&self.window).map_err(|e| ("campaign.window", e))?;
         for name in self.flow_windows.keys() {

@@ -83,7 +83,9 @@ CREATE TABLE events (
     at TEXT NOT NULL,
     customer_id TEXT NOT NULL REFERENCES customers (id),
     body TEXT NOT NULL,
-    received_at TEXT NOT NULL
+    received_at TEXT NOT NULL,
+    -- 1 once its triggers are scheduled (in their own transaction; redone after a crash).
+    scheduled INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX events_by_customer ON events (customer_id, at);
 "#;

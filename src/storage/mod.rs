@@ -3,6 +3,7 @@
 //! One trait, [`Store`], and its implementations; every state change of a call is one
 //! transaction, so a crash or a shutdown never leaves a call half-written.
 
+mod attempts;
 mod crm;
 mod records;
 mod sqlite;
@@ -60,6 +61,15 @@ pub trait Store: Send + Sync {
         event: crate::campaign::crm::events::Event,
         body: String,
     ) -> BoxFuture<'_, StoreResult<Result<Applied, Refusal>>>;
+    /// Schedules the triggers of every stored event not yet scheduled (an attempt per
+    /// flow and subject, with the policy's decisions); returns the attempts created.
+    fn schedule_pending(
+        &self,
+        rules: crate::campaign::schedule::Rules,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<u64>>;
+    /// A customer's attempts not yet dialled, each with its decisions (`voxline why`).
+    fn why(&self, customer_id: String) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>>;
     /// One stored CRM row as JSON (its columns), by its id (a delivery's is its order id).
     fn crm_row(
         &self,

@@ -14,9 +14,10 @@ use super::records::*;
 use super::{timestamp, Applied, ImportReport, Refusal, Store, StoreError, StoreResult};
 use crate::campaign::crm::events::Event;
 use crate::campaign::crm::{Batch, Kind};
+use crate::campaign::schedule::Rules;
 
 /// Schema steps in order; `PRAGMA user_version` is how many have run.
-const MIGRATIONS: &[&str] = &[CALLS, super::crm::MIGRATION];
+const MIGRATIONS: &[&str] = &[CALLS, super::crm::MIGRATION, super::attempts::MIGRATION];
 
 const CALLS: &str = r#"
 CREATE TABLE calls (
@@ -359,6 +360,14 @@ impl Store for SqliteStore {
             Ok(applied)
         }
         .boxed()
+    }
+
+    fn schedule_pending(&self, rules: Rules, now: chrono::DateTime<chrono::Utc>) -> BoxFuture<'_, StoreResult<u64>> {
+        async move { super::attempts::schedule_pending(&self.pool, &rules, now).await }.boxed()
+    }
+
+    fn why(&self, customer_id: String) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>> {
+        async move { super::attempts::why(&self.pool, &customer_id).await }.boxed()
     }
 
     fn crm_row(&self, kind: Kind, id: String) -> BoxFuture<'_, StoreResult<Option<serde_json::Value>>> {

@@ -252,6 +252,50 @@ fn crm_import_and_events_over_the_api() {
         (Some("refund_initiated"), Some(79900), Some("upi"))
     );
     assert_eq!(row("customers", "A1")["opted_out"], 1);
+
+    // Triggers: each COD order gets an attempt, decided by the policy; `why` shows the rules.
+    let customers = "id,name,phone,timezone,opted_out\nB1,Ira,+919800000011,Asia/Kolkata,\n\
+                     B2,Hari,+9779800000012,Asia/Kathmandu,\nB3,Sam,+919800000013,Asia/Kolkata,true\n";
+    let (status, _) = http("POST", &format!("{url}?file=customers.csv"), customers);
+    assert_eq!(status, 200);
+    let mut events = vec![json!({"id": "tk-b2", "type": "ticket.opened", "at": "2026-12-02T08:00:00Z",
+        "customer_id": "B2", "ticket_id": "TB2"})];
+    for c in ["B1", "B2", "B3"] {
+        events.push(json!({"id": format!("ev-{c}"), "type": "order.placed", "at": "2026-12-02T08:00:00Z",
+            "customer_id": c, "order_id": format!("O-{c}"), "payment": "cod"}));
+    }
+    let (status, answer) = post(Value::Array(events));
+    assert_eq!(status, 200, "{answer}");
+    let why = |c: &str| {
+        let w = crate::serve::get_json(&format!("{}/v1/customers/{c}/why", server.http));
+        eprintln!("why {c}: {w:#}");
+        w["attempts"].as_array().unwrap().clone()
+    };
+    let b1 = why("B1");
+    assert_eq!((b1.len(), b1[0]["flow"].as_str(), b1[0]["state"].as_str()), (1, Some("cod"), Some("queued")));
+    // Dialled inside 09:00-21:00 IST whenever this test runs: at once, or after a window wait.
+    let decisions = b1[0]["decisions"].as_array().unwrap();
+    assert_eq!(decisions.last().unwrap()["decision"], "dial");
+    assert!(decisions[..decisions.len() - 1].iter().all(|d| d["rule"] == "window"), "{decisions:?}");
+    let at = chrono::DateTime::parse_from_rfc3339(b1[0]["scheduled_at"].as_str().unwrap()).unwrap();
+    let local = at.with_timezone(&chrono::FixedOffset::east_opt(19_800).unwrap()).format("%H:%M").to_string();
+    assert!(("09:00".."21:00").contains(&local.as_str()), "scheduled at {local} IST");
+    let b2 = why("B2");
+    assert_eq!(
+        (b2[0]["state"].as_str(), b2[0]["decisions"][0]["rule"].as_str()),
+        (Some("waiting"), Some("open_ticket"))
+    );
+    let b3 = why("B3");
+    assert_eq!((b3[0]["state"].as_str(), b3[0]["decisions"][0]["rule"].as_str()), (Some("blocked"), Some("opted_out")));
+    // A failed delivery of B1's order replaces its COD confirmation.
+    let failed = json!({"id": "df-b1", "type": "delivery.failed", "at": "2026-12-02T09:00:00Z", "customer_id": "B1",
+        "order_id": "O-B1"});
+    assert_eq!(post(failed).0, 200);
+    let b1 = why("B1");
+    let states: Vec<(&str, &str)> =
+        b1.iter().map(|a| (a["flow"].as_str().unwrap(), a["state"].as_str().unwrap())).collect();
+    assert_eq!(states, [("cod", "superseded"), ("delivery_retry", "queued")]);
+    assert_eq!(http("GET", &format!("{}/v1/customers/NOPE/why", server.http), "").0, 404);
     let (ok, log) = server.stop();
     assert!(ok, "{log}");
 }
