@@ -175,6 +175,11 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The campaign engine's runs, on the store the config names.
+    Campaign {
+        #[command(subcommand)]
+        action: CampaignAction,
+    },
     /// CRM data in the store the config names.
     Crm {
         #[command(subcommand)]
@@ -329,6 +334,19 @@ enum CallsAction {
     /// One call with its transcript and timeline.
     Show {
         id: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CampaignAction {
+    /// Run win-back selection now (voxline serve runs it every hour): customers whose last
+    /// order is 60-90 days old get a winback attempt; prints {"attempts": N}.
+    Winback {
+        /// The moment to run as (RFC 3339; default now).
+        #[arg(long)]
+        now: Option<String>,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -727,6 +745,18 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
             if !report.rejected.is_empty() {
                 eprintln!("{} rows refused (see \"rejected\"); the rest imported", report.rejected.len());
             }
+        }
+        Command::Campaign { action: CampaignAction::Winback { now, config } } => {
+            let now = match now {
+                Some(t) => chrono::DateTime::parse_from_rfc3339(&t).with_context(|| format!("--now {t:?}"))?.to_utc(),
+                None => chrono::Utc::now(),
+            };
+            let (cfg, _) = load_config(config.clone())?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let created = runtime.block_on(async {
+                open_store(config).await?.schedule_winback(cfg.campaign.rules(), now).await.map_err(anyhow::Error::from)
+            })?;
+            println!("{}", serde_json::json!({"attempts": created}));
         }
         Command::Why { customer_id, config } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -103,31 +103,32 @@ fn latest_before(cal: &Calendar, tz: Tz, day: NaiveDate) -> Option<DateTime<Utc>
 /// What win-back needs to know of a customer: the last order, and whether it was
 /// returned.
 #[derive(Debug, Clone)]
-pub struct Lapsed<'a> {
-    pub customer_id: &'a str,
+pub struct Lapsed {
+    pub customer_id: String,
     pub tz: Tz,
-    pub last_order: &'a Order,
-    pub last_returned: bool,
+    pub placed_at: DateTime<Utc>,
+    pub status: String,
+    pub category: Option<String>,
+    /// The last order has a return.
+    pub returned: bool,
 }
 
 /// The daily win-back run at `now`: customers whose last order is 60 to 90 days old
-/// (local dates), segmented, due today inside the window.
-pub fn winback(cal: &Calendar, customers: &[Lapsed<'_>], now: DateTime<Utc>) -> Vec<Due> {
+/// (local dates), segmented `lapsed_returned` (last order returned) or `lapsed`, due
+/// today inside the window.
+pub fn winback(cal: &Calendar, customers: &[Lapsed], now: DateTime<Utc>) -> Vec<Due> {
     customers
         .iter()
         .filter_map(|c| {
-            let today = Calendar::local_date(c.tz, now);
-            let placed = Calendar::local_date(c.tz, c.last_order.placed_at);
-            let age = (today - placed).num_days();
+            let age = (Calendar::local_date(c.tz, now) - Calendar::local_date(c.tz, c.placed_at)).num_days();
             if !(60..=90).contains(&age) {
                 return None;
             }
             let start = cal.next_open(c.tz, now);
-            let mut d = due(Flow::Winback, "winback", c.customer_id, c.customer_id, start);
+            let mut d = due(Flow::Winback, "winback", &c.customer_id, &c.customer_id, start);
             d.deadline = latest_before(cal, c.tz, Calendar::local_date(c.tz, start)).unwrap_or(start).max(start);
-            d.segment =
-                Some(if c.last_returned || c.last_order.status == "returned" { "lapsed_returned" } else { "lapsed" });
-            d.last_category = c.last_order.category.clone();
+            d.segment = Some(if c.returned || c.status == "returned" { "lapsed_returned" } else { "lapsed" });
+            d.last_category = c.category.clone();
             Some(d)
         })
         .collect()
@@ -206,16 +207,21 @@ mod tests {
     fn winback_selects_60_to_90_days_and_segments() {
         let cal = Calendar::default();
         let now = utc("2026-12-01T04:00:00Z"); // 09:30 IST
-        let day77 = order("prepaid", "2026-09-15T06:00:00Z");
-        let day60 = order("cod", "2026-10-02T06:00:00Z");
-        let day30 = order("cod", "2026-11-01T06:00:00Z");
-        let day103 = order("cod", "2026-08-20T06:00:00Z");
-        let c = |id, last_order, last_returned| Lapsed { customer_id: id, tz: IST, last_order, last_returned };
-        let due = winback(
-            &cal,
-            &[c("A", &day77, true), c("B", &day60, false), c("C", &day30, false), c("D", &day103, false)],
-            now,
-        );
+        let c = |id: &str, placed: &str, returned| Lapsed {
+            customer_id: id.into(),
+            tz: IST,
+            placed_at: utc(placed),
+            status: "delivered".into(),
+            category: Some("shoes".into()),
+            returned,
+        };
+        let lapsed = [
+            c("A", "2026-09-15T06:00:00Z", true),  // 77 days
+            c("B", "2026-10-02T06:00:00Z", false), // 60
+            c("C", "2026-11-01T06:00:00Z", false), // 30
+            c("D", "2026-08-20T06:00:00Z", false), // 103
+        ];
+        let due = winback(&cal, &lapsed, now);
         let got: Vec<(&str, Option<&str>)> = due.iter().map(|d| (d.subject_id.as_str(), d.segment)).collect();
         assert_eq!(got, [("A", Some("lapsed_returned")), ("B", Some("lapsed"))]);
         assert_eq!(due[0].last_category.as_deref(), Some("shoes"));

@@ -215,6 +215,7 @@ pub async fn serve(
         tracing::info!(prompts = statics.len(), "static prompts rendered");
         warm();
     });
+    tokio::spawn(winback_runs(shared.clone()));
     let sip = super::sip::stack::start(shared.clone()).await?;
     if let Some((_, stack)) = &sip {
         let _ = shared.sip.set(stack.clone());
@@ -238,6 +239,20 @@ pub async fn serve(
         })
         .await?;
     Ok(())
+}
+
+/// Win-back selection at start and every hour after (a customer gets one win-back
+/// attempt, so a run that finds nothing new changes nothing).
+async fn winback_runs(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match shared.store.schedule_winback(shared.cfg.campaign.rules(), chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(attempts = n, "win-back: lapsed customers scheduled"),
+            Err(e) => tracing::error!(error = %e, "win-back run failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -207,12 +207,61 @@ async fn schedule_event(
         .execute(&mut *db)
         .await?;
     }
+    let context = json!({"segment": due.segment, "last_category": due.last_category, "event_id": event.id});
+    insert_attempt(db, rules, &due, context, now).await
+}
+
+/// Every attempt of a customer not yet dialled (queued, waiting, blocked, superseded),
+/// with the rules that allowed or stopped it.
+pub(super) async fn why(pool: &sqlx::SqlitePool, customer_id: &str) -> StoreResult<Vec<Value>> {
+    let rows = sqlx::query(
+        "SELECT id, flow, subject_id, attempt_no, trigger, state, not_before, deadline, expires, scheduled_at, context \
+         FROM attempts WHERE customer_id = $1 AND state IN ('queued', 'waiting', 'blocked', 'superseded') \
+         ORDER BY created_at, id",
+    )
+    .bind(customer_id)
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let id: String = r.try_get("id")?;
+        let steps = sqlx::query("SELECT at, decision, rule, until FROM decisions WHERE attempt_id = $1 ORDER BY seq")
+            .bind(&id)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|d| {
+                Ok(json!({"at": d.try_get::<String, _>(0)?, "decision": d.try_get::<String, _>(1)?,
+                    "rule": d.try_get::<Option<String>, _>(2)?, "until": d.try_get::<Option<String>, _>(3)?}))
+            })
+            .collect::<StoreResult<Vec<Value>>>()?;
+        out.push(json!({
+            "attempt_id": id, "flow": r.try_get::<String, _>("flow")?, "subject_id": r.try_get::<String, _>("subject_id")?,
+            "attempt_no": r.try_get::<i64, _>("attempt_no")?, "trigger": r.try_get::<String, _>("trigger")?,
+            "state": r.try_get::<String, _>("state")?, "not_before": r.try_get::<String, _>("not_before")?,
+            "deadline": r.try_get::<String, _>("deadline")?, "expires": r.try_get::<Option<String>, _>("expires")?,
+            "scheduled_at": r.try_get::<Option<String>, _>("scheduled_at")?,
+            "context": serde_json::from_str::<Value>(&r.try_get::<String, _>("context")?).unwrap_or(Value::Null),
+            "decisions": steps,
+        }));
+    }
+    Ok(out)
+}
+
+/// Inserts an attempt for `due` as the policy plans it; false when the flow, subject and
+/// attempt number already have one.
+async fn insert_attempt(
+    db: &mut SqliteConnection,
+    rules: &Rules,
+    due: &Due,
+    context: Value,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     let Some(customer) = customer_state(db, &due.customer_id, due.flow, &due.subject_id, now).await? else {
         return Ok(false);
     };
-    let p = plan(&rules.calendar(due.flow), &rules.limits, &customer, &due, 1, now);
+    let p = plan(&rules.calendar(due.flow), &rules.limits, &customer, due, 1, now);
     let id = uuid::Uuid::new_v4().to_string();
-    let context = json!({"segment": due.segment, "last_category": due.last_category, "event_id": event.id});
     let inserted = sqlx::query(
         "INSERT INTO attempts (id, customer_id, flow, subject_id, attempt_no, trigger, state, not_before, deadline, \
          expires, scheduled_at, context, created_at) VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $12) \
@@ -252,37 +301,41 @@ async fn schedule_event(
     Ok(inserted)
 }
 
-/// Every attempt of a customer not yet dialled (queued, waiting, blocked, superseded),
-/// with the rules that allowed or stopped it.
-pub(super) async fn why(pool: &sqlx::SqlitePool, customer_id: &str) -> StoreResult<Vec<Value>> {
+/// The win-back run at `now`, in one transaction: every customer not opted out whose
+/// last order is 60 to 90 days old gets a `winback` attempt (once: the subject is the
+/// customer), with the segment and last category as its context.
+pub(super) async fn schedule_winback(pool: &sqlx::SqlitePool, rules: &Rules, now: DateTime<Utc>) -> StoreResult<u64> {
+    // A day's margin either side: the exact age is counted in each customer's local dates.
+    let (from, to) = (timestamp(now - chrono::Duration::days(92)), timestamp(now - chrono::Duration::days(58)));
     let rows = sqlx::query(
-        "SELECT id, flow, subject_id, attempt_no, trigger, state, not_before, deadline, expires, scheduled_at \
-         FROM attempts WHERE customer_id = $1 AND state IN ('queued', 'waiting', 'blocked', 'superseded') \
-         ORDER BY created_at, id",
+        "SELECT c.id, c.timezone, o.placed_at, o.status, o.category, \
+         EXISTS (SELECT 1 FROM returns r WHERE r.order_id = o.id) AS returned \
+         FROM customers c JOIN orders o ON o.customer_id = c.id \
+         WHERE c.opted_out = 0 AND o.placed_at >= $1 AND o.placed_at <= $2 \
+         AND o.placed_at = (SELECT MAX(placed_at) FROM orders WHERE customer_id = c.id) ORDER BY c.id",
     )
-    .bind(customer_id)
+    .bind(from)
+    .bind(to)
     .fetch_all(pool)
     .await?;
-    let mut out = Vec::new();
+    let mut lapsed = Vec::with_capacity(rows.len());
     for r in rows {
-        let id: String = r.try_get("id")?;
-        let steps = sqlx::query("SELECT at, decision, rule, until FROM decisions WHERE attempt_id = $1 ORDER BY seq")
-            .bind(&id)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|d| {
-                Ok(json!({"at": d.try_get::<String, _>(0)?, "decision": d.try_get::<String, _>(1)?,
-                    "rule": d.try_get::<Option<String>, _>(2)?, "until": d.try_get::<Option<String>, _>(3)?}))
-            })
-            .collect::<StoreResult<Vec<Value>>>()?;
-        out.push(json!({
-            "attempt_id": id, "flow": r.try_get::<String, _>("flow")?, "subject_id": r.try_get::<String, _>("subject_id")?,
-            "attempt_no": r.try_get::<i64, _>("attempt_no")?, "trigger": r.try_get::<String, _>("trigger")?,
-            "state": r.try_get::<String, _>("state")?, "not_before": r.try_get::<String, _>("not_before")?,
-            "deadline": r.try_get::<String, _>("deadline")?, "expires": r.try_get::<Option<String>, _>("expires")?,
-            "scheduled_at": r.try_get::<Option<String>, _>("scheduled_at")?, "decisions": steps,
-        }));
+        let Ok(tz) = Tz::from_str(&r.try_get::<String, _>(1)?) else { continue };
+        lapsed.push(triggers::Lapsed {
+            customer_id: r.try_get(0)?,
+            tz,
+            placed_at: time(&r.try_get::<String, _>(2)?)?,
+            status: r.try_get(3)?,
+            category: r.try_get(4)?,
+            returned: r.try_get::<i64, _>(5)? != 0,
+        });
     }
-    Ok(out)
+    let mut tx = pool.begin().await?;
+    let mut created = 0;
+    for due in triggers::winback(&rules.calendar(Flow::Winback), &lapsed, now) {
+        let context = json!({"segment": due.segment, "last_category": due.last_category});
+        created += insert_attempt(&mut tx, rules, &due, context, now).await? as u64;
+    }
+    tx.commit().await?;
+    Ok(created)
 }

@@ -68,6 +68,13 @@ pub trait Store: Send + Sync {
         rules: crate::campaign::schedule::Rules,
         now: chrono::DateTime<chrono::Utc>,
     ) -> BoxFuture<'_, StoreResult<u64>>;
+    /// The win-back run: a `winback` attempt for every customer whose last order is 60 to
+    /// 90 days old (once per customer); returns the attempts created.
+    fn schedule_winback(
+        &self,
+        rules: crate::campaign::schedule::Rules,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<u64>>;
     /// A customer's attempts not yet dialled, each with its decisions (`voxline why`).
     fn why(&self, customer_id: String) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>>;
     /// One stored CRM row as JSON (its columns), by its id (a delivery's is its order id).

@@ -366,6 +366,10 @@ impl Store for SqliteStore {
         async move { super::attempts::schedule_pending(&self.pool, &rules, now).await }.boxed()
     }
 
+    fn schedule_winback(&self, rules: Rules, now: chrono::DateTime<chrono::Utc>) -> BoxFuture<'_, StoreResult<u64>> {
+        async move { super::attempts::schedule_winback(&self.pool, &rules, now).await }.boxed()
+    }
+
     fn why(&self, customer_id: String) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>> {
         async move { super::attempts::why(&self.pool, &customer_id).await }.boxed()
     }
@@ -526,6 +530,40 @@ mod tests {
         assert_eq!(store.end_interrupted("2026-12-02T11:00:00.000Z".into(), "restart".into()).await.unwrap(), 2);
         let cut = store.get_call("cut".into()).await.unwrap().unwrap();
         assert_eq!(cut.call.state, CallState::Ended);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn an_event_stored_before_a_crash_is_scheduled_at_the_next_start() {
+        let (store, dir) = store("schedule").await;
+        let mut batch = Batch::default();
+        batch.add("customers.csv", "id,name,phone,timezone\nC1,Asha,+919812345678,Asia/Kolkata\n");
+        assert!(store.import_crm(batch).await.unwrap().rejected.is_empty());
+        let body = json!({"id": "e1", "type": "order.placed", "at": "2026-12-01T04:00:00Z", "customer_id": "C1",
+            "order_id": "O1", "payment": "cod"});
+        let event = crate::campaign::crm::events::parse(&body).unwrap();
+        assert_eq!(store.apply_event(event.clone(), body.to_string()).await.unwrap().unwrap(), Applied::Applied);
+        // The process dies here, before scheduling: the next one finds the event.
+        drop(store);
+        let store = SqliteStore::open(&dir.join("calls.db")).await.unwrap();
+        assert!(store.why("C1".into()).await.unwrap().is_empty());
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T04:02:00Z").unwrap().to_utc();
+        let rules = Rules::default();
+        assert_eq!(store.schedule_pending(rules.clone(), now).await.unwrap(), 1);
+        assert_eq!(store.schedule_pending(rules.clone(), now).await.unwrap(), 0, "scheduled once");
+        // The same event re-sent: a duplicate, and no second attempt.
+        assert_eq!(store.apply_event(event, body.to_string()).await.unwrap().unwrap(), Applied::Duplicate);
+        assert_eq!(store.schedule_pending(rules, now).await.unwrap(), 0);
+        let why = store.why("C1".into()).await.unwrap();
+        assert_eq!(why.len(), 1);
+        assert_eq!((why[0]["flow"].as_str(), why[0]["state"].as_str()), (Some("cod"), Some("queued")));
+        // 09:32 IST: inside the window, dialled at once; the deadline is ten minutes after the order.
+        assert_eq!(why[0]["scheduled_at"], "2026-12-01T04:02:00.000Z");
+        assert_eq!(why[0]["deadline"], "2026-12-01T04:10:00.000Z");
+        assert_eq!(
+            why[0]["decisions"],
+            json!([{"at": "2026-12-01T04:02:00.000Z", "decision": "dial", "rule": null, "until": null}])
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

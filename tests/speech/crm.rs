@@ -299,3 +299,55 @@ fn crm_import_and_events_over_the_api() {
     let (ok, log) = server.stop();
     assert!(ok, "{log}");
 }
+
+#[test]
+fn winback_selects_lapsed_customers_once() {
+    let root = std::env::temp_dir().join(format!("voxline-winback-{}", std::process::id()));
+    let (dir, db) = (root.join("crm"), root.join("voxline.db"));
+    write(
+        &dir,
+        &[
+            (
+                "customers.csv",
+                "id,name,phone,timezone,opted_out\nW1,A,+919800000021,Asia/Kolkata,\nW2,B,+919800000022,Asia/Kolkata,\n\
+                 W3,C,+919800000023,Asia/Kolkata,\nW4,D,+919800000024,Asia/Kolkata,true\n",
+            ),
+            (
+                "orders.csv",
+                "id,customer_id,placed_at,payment,category,status\n\
+                 P1,W1,2026-09-15T06:00:00Z,prepaid,apparel,delivered\n\
+                 P2,W2,2026-09-27T06:00:00Z,cod,footwear,delivered\n\
+                 P2a,W2,2026-07-01T06:00:00Z,cod,books,delivered\n\
+                 P3,W3,2026-11-01T06:00:00Z,cod,home,delivered\n\
+                 P4,W4,2026-09-22T06:00:00Z,cod,home,delivered\n",
+            ),
+            (
+                "returns.csv",
+                "id,order_id,customer_id,status,closed_at\nRW1,P1,W1,refunded,2026-09-25T06:00:00Z\n",
+            ),
+        ],
+    );
+    let (report, _) = import(&dir, &db);
+    assert!(report["rejected"].as_array().unwrap().is_empty(), "{report}");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_voxline"))
+            .args(args)
+            .env("VOXLINE_STORAGE__URL", format!("sqlite://{}", db.display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    // 10:30 IST: 77 and 65 days since W1's and W2's last orders; W3's is 30, W4 opted out.
+    let now = "2026-12-01T05:00:00Z";
+    assert_eq!(run(&["campaign", "winback", "--now", now]), json!({"attempts": 2}));
+    assert_eq!(run(&["campaign", "winback", "--now", now]), json!({"attempts": 0}), "once per customer");
+    let why = |c: &str| run(&["why", c])["attempts"].as_array().unwrap().clone();
+    let w1 = why("W1");
+    assert_eq!((w1[0]["flow"].as_str(), w1[0]["state"].as_str()), (Some("winback"), Some("queued")));
+    assert_eq!(w1[0]["context"], json!({"segment": "lapsed_returned", "last_category": "apparel"}));
+    assert_eq!(w1[0]["scheduled_at"], "2026-12-01T05:00:00.000Z");
+    assert_eq!(why("W2")[0]["context"], json!({"segment": "lapsed", "last_category": "footwear"}));
+    assert!(why("W3").is_empty() && why("W4").is_empty());
+    let _ = std::fs::remove_dir_all(root);
+}
