@@ -5,6 +5,7 @@
 
 pub mod crm;
 pub mod policy;
+pub mod retry;
 pub mod schedule;
 pub mod triggers;
 pub mod window;

@@ -60,16 +60,17 @@ pub struct Plan {
     pub steps: Vec<Step>,
 }
 
-/// Plans `due` as attempt `attempt_no`, deciding from `max(now, not_before)` on.
+/// Plans `due` as attempt `attempt_no` (a callback the customer asked for when
+/// `callback`), deciding from `max(now, not_before)` on.
 pub fn plan(
     cal: &Calendar,
     limits: &Limits,
     customer: &Customer,
     due: &Due,
-    attempt_no: u32,
+    (attempt_no, callback): (u32, bool),
     now: DateTime<Utc>,
 ) -> Plan {
-    let attempt = Attempt { flow: due.flow, attempt_no, callback: false, expires: due.expires };
+    let attempt = Attempt { flow: due.flow, attempt_no, callback, expires: due.expires };
     let from = now.max(due.not_before);
     let (decision, at, deferred) = policy::earliest(cal, limits, customer, &attempt, from);
     // Replay the deferrals to record where each one let go.
@@ -123,17 +124,17 @@ mod tests {
         let (cal, limits) = (Calendar::default(), Limits::default());
         let c = Customer { tz: Some(Tz::Asia__Kolkata), ..Default::default() };
         // 07:30 IST: waits for the window, then dials at 09:00.
-        let p = plan(&cal, &limits, &c, &due("2026-12-01T02:00:00Z"), 1, utc("2026-12-01T02:00:00Z"));
+        let p = plan(&cal, &limits, &c, &due("2026-12-01T02:00:00Z"), (1, false), utc("2026-12-01T02:00:00Z"));
         assert_eq!((p.state, p.scheduled_at), (State::Queued, Some(utc("2026-12-01T03:30:00Z"))));
         let rules: Vec<(&str, Option<Rule>)> = p.steps.iter().map(|s| (s.decision, s.rule)).collect();
         assert_eq!(rules, [("wait", Some(Rule::Window)), ("dial", None)]);
         assert_eq!(p.steps[0].until, Some(utc("2026-12-01T03:30:00Z")));
 
         let opted = Customer { opted_out: true, ..c.clone() };
-        let p = plan(&cal, &limits, &opted, &due("2026-12-01T06:00:00Z"), 1, utc("2026-12-01T06:00:00Z"));
+        let p = plan(&cal, &limits, &opted, &due("2026-12-01T06:00:00Z"), (1, false), utc("2026-12-01T06:00:00Z"));
         assert_eq!((p.state, p.steps[0].rule), (State::Blocked, Some(Rule::OptedOut)));
         let ticket = Customer { open_ticket: true, ..c };
-        let p = plan(&cal, &limits, &ticket, &due("2026-12-01T06:00:00Z"), 1, utc("2026-12-01T06:00:00Z"));
+        let p = plan(&cal, &limits, &ticket, &due("2026-12-01T06:00:00Z"), (1, false), utc("2026-12-01T06:00:00Z"));
         assert_eq!((p.state, p.steps[0].rule, p.scheduled_at), (State::Waiting, Some(Rule::OpenTicket), None));
     }
 }

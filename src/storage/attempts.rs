@@ -148,6 +148,32 @@ async fn customer_state(
     }))
 }
 
+/// Appends decisions to an attempt's record.
+async fn record(
+    db: &mut SqliteConnection,
+    attempt_id: &str,
+    steps: &[crate::campaign::schedule::Step],
+) -> StoreResult<()> {
+    let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM decisions WHERE attempt_id = $1")
+        .bind(attempt_id)
+        .fetch_one(&mut *db)
+        .await?;
+    for (i, step) in steps.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO decisions (attempt_id, seq, at, decision, rule, until) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(attempt_id)
+        .bind(next + i as i64)
+        .bind(timestamp(step.at))
+        .bind(step.decision)
+        .bind(step.rule.map(|r| r.name()))
+        .bind(step.until.map(timestamp))
+        .execute(&mut *db)
+        .await?;
+    }
+    Ok(())
+}
+
 /// What an event makes due, if anything.
 fn due_of(rules: &Rules, tz: Tz, event: &events::Event, now: DateTime<Utc>) -> Option<Due> {
     let cal = |flow| rules.calendar(flow);
@@ -257,20 +283,33 @@ async fn insert_attempt(
     context: Value,
     now: DateTime<Utc>,
 ) -> StoreResult<bool> {
+    insert_numbered(db, rules, due, (1, false), context, now).await
+}
+
+/// Inserts attempt `number.0` (a requested callback when `number.1`) for `due`.
+async fn insert_numbered(
+    db: &mut SqliteConnection,
+    rules: &Rules,
+    due: &Due,
+    number: (u32, bool),
+    context: Value,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
     let Some(customer) = customer_state(db, &due.customer_id, due.flow, &due.subject_id, now).await? else {
         return Ok(false);
     };
-    let p = plan(&rules.calendar(due.flow), &rules.limits, &customer, due, 1, now);
+    let p = plan(&rules.calendar(due.flow), &rules.limits, &customer, due, number, now);
     let id = uuid::Uuid::new_v4().to_string();
     let inserted = sqlx::query(
         "INSERT INTO attempts (id, customer_id, flow, subject_id, attempt_no, trigger, state, not_before, deadline, \
-         expires, scheduled_at, context, created_at) VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $12) \
+         expires, scheduled_at, context, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
          ON CONFLICT (flow, subject_id, attempt_no) DO NOTHING",
     )
     .bind(&id)
     .bind(&due.customer_id)
     .bind(due.flow.name())
     .bind(&due.subject_id)
+    .bind(number.0 as i64)
     .bind(due.trigger)
     .bind(p.state.name())
     .bind(timestamp(due.not_before))
@@ -284,19 +323,7 @@ async fn insert_attempt(
     .rows_affected()
         == 1;
     if inserted {
-        for (seq, step) in p.steps.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO decisions (attempt_id, seq, at, decision, rule, until) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&id)
-            .bind(seq as i64)
-            .bind(timestamp(step.at))
-            .bind(step.decision)
-            .bind(step.rule.map(|r| r.name()))
-            .bind(step.until.map(timestamp))
-            .execute(&mut *db)
-            .await?;
-        }
+        record(db, &id, &p.steps).await?;
     }
     Ok(inserted)
 }
@@ -338,4 +365,162 @@ pub(super) async fn schedule_winback(pool: &sqlx::SqlitePool, rules: &Rules, now
     }
     tx.commit().await?;
     Ok(created)
+}
+
+/// An attempt claimed for dialling.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Claimed {
+    pub attempt_id: String,
+    pub customer_id: String,
+    pub flow: Flow,
+    pub subject_id: String,
+    pub attempt_no: u32,
+    pub phone: String,
+    pub context: Value,
+}
+
+/// The flows' priority as SQL (delivery_retry first).
+const PRIORITY: &str = "CASE flow WHEN 'delivery_retry' THEN 0 WHEN 'cod' THEN 1 WHEN 'return_pickup' THEN 2 \
+                        WHEN 'refund_status' THEN 3 ELSE 4 END";
+
+/// The attempts due at `now` (queued and scheduled by then, and those waiting on data),
+/// each re-checked by the policy right before dialling, highest-priority flow first and
+/// each in its own transaction. One still allowed moves to `dialing` (dialled at `now`)
+/// and is returned; the others record their new decision: queued for later, waiting or
+/// blocked.
+pub(super) async fn claim_due(
+    pool: &sqlx::SqlitePool,
+    rules: &Rules,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> StoreResult<Vec<Claimed>> {
+    let sql = format!(
+        "SELECT a.id, a.customer_id, a.flow, a.subject_id, a.attempt_no, a.trigger, a.not_before, a.deadline, a.expires, \
+         a.context, c.phone FROM attempts a JOIN customers c ON c.id = a.customer_id \
+         WHERE (a.state = 'queued' AND a.scheduled_at <= $1) OR a.state = 'waiting' \
+         ORDER BY {PRIORITY}, a.scheduled_at, a.created_at"
+    );
+    let rows = sqlx::query(&sql).bind(timestamp(now)).fetch_all(pool).await?;
+    let mut claimed = Vec::new();
+    for r in rows {
+        if claimed.len() as u32 >= limit {
+            break;
+        }
+        let id: String = r.try_get("id")?;
+        let Some(flow) = Flow::parse(&r.try_get::<String, _>("flow")?) else { continue };
+        let context: Value = serde_json::from_str(&r.try_get::<String, _>("context")?).unwrap_or(Value::Null);
+        let callback = context.get("callback").and_then(Value::as_bool).unwrap_or(false);
+        let due = Due {
+            flow,
+            customer_id: r.try_get("customer_id")?,
+            subject_id: r.try_get("subject_id")?,
+            trigger: "recheck",
+            not_before: time(&r.try_get::<String, _>("not_before")?)?,
+            deadline: time(&r.try_get::<String, _>("deadline")?)?,
+            expires: r.try_get::<Option<String>, _>("expires")?.as_deref().map(time).transpose()?,
+            segment: None,
+            last_category: None,
+        };
+        let attempt_no = r.try_get::<i64, _>("attempt_no")? as u32;
+        let mut tx = pool.begin().await?;
+        let Some(customer) = customer_state(&mut tx, &due.customer_id, flow, &due.subject_id, now).await? else {
+            continue;
+        };
+        let p = plan(&rules.calendar(flow), &rules.limits, &customer, &due, (attempt_no, callback), now);
+        let dial_now = p.scheduled_at == Some(now);
+        let state = if dial_now { "dialing" } else { p.state.name() };
+        sqlx::query("UPDATE attempts SET state = $1, scheduled_at = $2, dialed_at = CASE WHEN $3 = 1 THEN $4 ELSE dialed_at END WHERE id = $5")
+            .bind(state)
+            .bind(p.scheduled_at.map(timestamp))
+            .bind(dial_now as i64)
+            .bind(timestamp(now))
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        record(&mut tx, &id, &p.steps).await?;
+        tx.commit().await?;
+        if dial_now {
+            claimed.push(Claimed {
+                attempt_id: id,
+                customer_id: due.customer_id,
+                flow,
+                subject_id: due.subject_id,
+                attempt_no,
+                phone: r.try_get("phone")?,
+                context,
+            });
+        }
+    }
+    Ok(claimed)
+}
+
+/// Records how a dialled attempt ended, in one transaction: its result and outcome, state
+/// `completed`, and the attempt that follows it (a retry or a requested callback), planned
+/// by the policy.
+pub(super) async fn finish_attempt(
+    pool: &sqlx::SqlitePool,
+    rules: &Rules,
+    attempt_id: &str,
+    ended: crate::campaign::retry::DialResult,
+    outcome: Option<&str>,
+    callback_time: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<String>> {
+    let mut tx = pool.begin().await?;
+    let Some(r) = sqlx::query(
+        "SELECT customer_id, flow, subject_id, attempt_no, trigger, expires, context FROM attempts \
+         WHERE id = $1 AND state = 'dialing'",
+    )
+    .bind(attempt_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Err(StoreError::Corrupt(format!("attempt {attempt_id:?} is not being dialled")));
+    };
+    let result = serde_json::to_value(ended).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    sqlx::query("UPDATE attempts SET state = 'completed', result = $1, outcome = $2 WHERE id = $3")
+        .bind(&result)
+        .bind(outcome)
+        .bind(attempt_id)
+        .execute(&mut *tx)
+        .await?;
+    let Some(flow) = Flow::parse(&r.try_get::<String, _>("flow")?) else { return Ok(None) };
+    let (customer_id, subject_id): (String, String) = (r.try_get("customer_id")?, r.try_get("subject_id")?);
+    let failures: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE flow = $1 AND subject_id = $2 AND result = 'failed'")
+            .bind(flow.name())
+            .bind(&subject_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let attempt_no = r.try_get::<i64, _>("attempt_no")? as u32;
+    let next =
+        crate::campaign::retry::next(&rules.limits, attempt_no, ended, outcome, callback_time, failures as u32, now);
+    let (number, not_before) = match next {
+        crate::campaign::retry::Next::Retry { attempt_no, not_before } => ((attempt_no, false), not_before),
+        crate::campaign::retry::Next::Callback { attempt_no, at } => ((attempt_no, true), at),
+        crate::campaign::retry::Next::Done => {
+            tx.commit().await?;
+            return Ok(None);
+        }
+    };
+    let trigger = if number.1 { "callback" } else { "retry" };
+    let due = Due {
+        flow,
+        customer_id,
+        subject_id,
+        trigger,
+        not_before,
+        deadline: not_before,
+        expires: r.try_get::<Option<String>, _>("expires")?.as_deref().map(time).transpose()?,
+        segment: None,
+        last_category: None,
+    };
+    let mut context: Value = serde_json::from_str(&r.try_get::<String, _>("context")?).unwrap_or(json!({}));
+    if let Some(map) = context.as_object_mut() {
+        map.insert("callback".into(), Value::Bool(number.1));
+        map.insert("after".into(), Value::String(attempt_id.to_string()));
+    }
+    insert_numbered(&mut tx, rules, &due, number, context, now).await?;
+    tx.commit().await?;
+    Ok(Some(trigger.to_string()))
 }

@@ -11,6 +11,7 @@ mod sqlite;
 use futures_util::future::BoxFuture;
 
 pub use crate::server::config::StorageUrl;
+pub use attempts::Claimed;
 pub use crm::{Applied, ImportReport, Refusal, Written};
 pub use records::{
     CallFilter, CallRecord, CallState, CallSummaryRow, EndedCall, EndedDial, LiveCall, NewCall, StoredLine,
@@ -75,6 +76,25 @@ pub trait Store: Send + Sync {
         rules: crate::campaign::schedule::Rules,
         now: chrono::DateTime<chrono::Utc>,
     ) -> BoxFuture<'_, StoreResult<u64>>;
+    /// Claims up to `limit` attempts due at `now` for dialling, each re-checked by the
+    /// policy first (state `dialing`); the rest get their new decision recorded.
+    fn claim_due(
+        &self,
+        rules: crate::campaign::schedule::Rules,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<Claimed>>>;
+    /// A dialled attempt ended: its result and outcome, and the retry or callback that
+    /// follows, in one transaction. Returns `retry` or `callback` when one was planned.
+    fn finish_attempt(
+        &self,
+        rules: crate::campaign::schedule::Rules,
+        attempt_id: String,
+        result: crate::campaign::retry::DialResult,
+        outcome: Option<String>,
+        callback_time: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<Option<String>>>;
     /// A customer's attempts not yet dialled, each with its decisions (`voxline why`).
     fn why(&self, customer_id: String) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>>;
     /// One stored CRM row as JSON (its columns), by its id (a delivery's is its order id).

@@ -370,6 +370,39 @@ impl Store for SqliteStore {
         async move { super::attempts::schedule_winback(&self.pool, &rules, now).await }.boxed()
     }
 
+    fn claim_due(
+        &self,
+        rules: Rules,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<super::Claimed>>> {
+        async move { super::attempts::claim_due(&self.pool, &rules, now, limit).await }.boxed()
+    }
+
+    fn finish_attempt(
+        &self,
+        rules: Rules,
+        attempt_id: String,
+        result: crate::campaign::retry::DialResult,
+        outcome: Option<String>,
+        callback_time: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<Option<String>>> {
+        async move {
+            super::attempts::finish_attempt(
+                &self.pool,
+                &rules,
+                &attempt_id,
+                result,
+                outcome.as_deref(),
+                callback_time,
+                now,
+            )
+            .await
+        }
+        .boxed()
+    }
+
     fn why(&self, customer_id: String) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>> {
         async move { super::attempts::why(&self.pool, &customer_id).await }.boxed()
     }
@@ -564,6 +597,63 @@ mod tests {
             why[0]["decisions"],
             json!([{"at": "2026-12-01T04:02:00.000Z", "decision": "dial", "rule": null, "until": null}])
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn an_attempt_is_rechecked_dialled_once_and_retried_at_a_new_hour() {
+        use crate::campaign::retry::DialResult;
+        let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let (store, dir) = store("claim").await;
+        let mut batch = Batch::default();
+        batch.add("customers.csv", "id,name,phone,timezone\nC1,Asha,+919812345678,Asia/Kolkata\n");
+        store.import_crm(batch).await.unwrap();
+        let body = json!({"id": "e1", "type": "order.placed", "at": "2026-12-01T04:30:00Z", "customer_id": "C1",
+            "order_id": "O1", "payment": "cod"});
+        let event = crate::campaign::crm::events::parse(&body).unwrap();
+        store.apply_event(event, body.to_string()).await.unwrap().unwrap();
+        let rules = Rules::default();
+        let ten = t("2026-12-01T04:30:00Z"); // 10:00 IST
+        assert_eq!(store.schedule_pending(rules.clone(), ten).await.unwrap(), 1);
+        let claimed = store.claim_due(rules.clone(), ten, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!((claimed[0].phone.as_str(), claimed[0].attempt_no), ("+919812345678", 1));
+        assert!(store.claim_due(rules.clone(), ten, 10).await.unwrap().is_empty(), "dialled once");
+        let id = claimed[0].attempt_id.clone();
+        let minute = ten + chrono::Duration::minutes(1);
+        let next =
+            store.finish_attempt(rules.clone(), id.clone(), DialResult::NoAnswer, None, None, minute).await.unwrap();
+        assert_eq!(next.as_deref(), Some("retry"));
+        assert!(
+            store.finish_attempt(rules.clone(), id, DialResult::NoAnswer, None, None, minute).await.is_err(),
+            "ends once"
+        );
+        // The retry: two hours after the first attempt ended, at 12:01 IST (a new local hour).
+        let why = store.why("C1".into()).await.unwrap();
+        assert_eq!((why.len(), why[0]["attempt_no"].as_i64(), why[0]["trigger"].as_str()), (1, Some(2), Some("retry")));
+        assert_eq!(why[0]["scheduled_at"], "2026-12-01T06:31:00.000Z");
+        assert!(store.claim_due(rules.clone(), ten + chrono::Duration::hours(1), 10).await.unwrap().is_empty());
+        let noon = t("2026-12-01T06:31:00Z");
+        let second = store.claim_due(rules.clone(), noon, 10).await.unwrap();
+        assert_eq!(second[0].attempt_no, 2);
+        // Answered: "call me at 15:00". Two dials today already: the callback waits for tomorrow's window.
+        let three = Some(t("2026-12-01T09:30:00Z"));
+        let cb = store
+            .finish_attempt(
+                rules,
+                second[0].attempt_id.clone(),
+                DialResult::Answered,
+                Some("callback_requested".into()),
+                three,
+                noon,
+            )
+            .await
+            .unwrap();
+        assert_eq!(cb.as_deref(), Some("callback"));
+        let why = store.why("C1".into()).await.unwrap();
+        assert_eq!((why[0]["attempt_no"].as_i64(), why[0]["context"]["callback"].as_bool()), (Some(3), Some(true)));
+        assert_eq!(why[0]["decisions"][0]["rule"], "daily_cap");
+        assert_eq!(why[0]["scheduled_at"], "2026-12-02T03:30:00.000Z");
         let _ = std::fs::remove_dir_all(dir);
     }
 }
