@@ -4,6 +4,7 @@
 //! them.
 
 pub mod crm;
+pub mod outbox;
 pub mod policy;
 pub mod retry;
 pub mod schedule;

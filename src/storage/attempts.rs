@@ -455,7 +455,7 @@ pub(super) async fn claim_due(
 }
 
 /// Records how a dialled attempt ended, in one transaction: its result and outcome, state
-/// `completed`, and the attempt that follows it (a retry or a requested callback), planned
+/// `completed`, its outbox record, and the attempt that follows it (a retry or a requested callback), planned
 /// by the policy.
 pub(super) async fn finish_attempt(
     pool: &sqlx::SqlitePool,
@@ -484,15 +484,29 @@ pub(super) async fn finish_attempt(
         .bind(attempt_id)
         .execute(&mut *tx)
         .await?;
-    let Some(flow) = Flow::parse(&r.try_get::<String, _>("flow")?) else { return Ok(None) };
+    let flow_name: String = r.try_get("flow")?;
+    let flow = Flow::parse(&flow_name).ok_or_else(|| StoreError::Corrupt(format!("attempt flow {flow_name:?}")))?;
     let (customer_id, subject_id): (String, String) = (r.try_get("customer_id")?, r.try_get("subject_id")?);
+    let attempt_no = r.try_get::<i64, _>("attempt_no")? as u32;
+    enqueue_outcome(
+        &mut tx,
+        attempt_id,
+        &customer_id,
+        flow,
+        &subject_id,
+        attempt_no,
+        &result,
+        outcome,
+        callback_time,
+        now,
+    )
+    .await?;
     let failures: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM attempts WHERE flow = $1 AND subject_id = $2 AND result = 'failed'")
             .bind(flow.name())
             .bind(&subject_id)
             .fetch_one(&mut *tx)
             .await?;
-    let attempt_no = r.try_get::<i64, _>("attempt_no")? as u32;
     let next =
         crate::campaign::retry::next(&rules.limits, attempt_no, ended, outcome, callback_time, failures as u32, now);
     let (number, not_before) = match next {
@@ -523,4 +537,115 @@ pub(super) async fn finish_attempt(
     insert_numbered(&mut tx, rules, &due, number, context, now).await?;
     tx.commit().await?;
     Ok(Some(trigger.to_string()))
+}
+
+/// The outbox: one record per ended attempt, written with the attempt's end; its id is
+/// the attempt's (the webhook's idempotency key).
+pub(super) const OUTBOX: &str = r#"
+CREATE TABLE outbox (
+    attempt_id TEXT PRIMARY KEY REFERENCES attempts (id),
+    customer_id TEXT NOT NULL,
+    flow TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    dissatisfied INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    tries INTEGER NOT NULL DEFAULT 0,
+    next_try_at TEXT NOT NULL,
+    delivered_at TEXT,
+    last_error TEXT
+);
+CREATE INDEX outbox_due ON outbox (delivered_at, next_try_at);
+"#;
+
+/// The outbox record of an ended attempt, in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+async fn enqueue_outcome(
+    db: &mut SqliteConnection,
+    attempt_id: &str,
+    customer_id: &str,
+    flow: Flow,
+    subject_id: &str,
+    attempt_no: u32,
+    result: &str,
+    outcome: Option<&str>,
+    callback_time: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    // The call's outcome when answered, else how the dial went (`no_answer` too).
+    let code = outcome.unwrap_or(result);
+    let dissatisfied = crate::campaign::outbox::dissatisfied(outcome);
+    let body = json!({
+        "attempt_id": attempt_id, "customer_id": customer_id, "flow": flow.name(), "subject_id": subject_id,
+        "attempt_no": attempt_no, "result": result, "outcome": code, "callback_time": callback_time.map(timestamp),
+        "dissatisfied": dissatisfied, "ended_at": timestamp(now),
+    });
+    sqlx::query(
+        "INSERT INTO outbox (attempt_id, customer_id, flow, outcome, dissatisfied, body, created_at, next_try_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+    )
+    .bind(attempt_id)
+    .bind(customer_id)
+    .bind(flow.name())
+    .bind(code)
+    .bind(dissatisfied as i64)
+    .bind(body.to_string())
+    .bind(timestamp(now))
+    .execute(&mut *db)
+    .await?;
+    Ok(())
+}
+
+/// Outbox records not yet delivered whose next try is due, oldest first: (attempt id,
+/// body, tries so far).
+pub(super) async fn outbox_due(
+    pool: &sqlx::SqlitePool,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> StoreResult<Vec<(String, String, u32)>> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT attempt_id, body, tries FROM outbox WHERE delivered_at IS NULL AND next_try_at <= $1 \
+         ORDER BY created_at LIMIT $2",
+    )
+    .bind(timestamp(now))
+    .bind(limit as i64)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id, body, tries)| (id, body, tries as u32)).collect())
+}
+
+/// A delivery try's result: delivered, or the error and when to try again.
+pub(super) async fn outbox_tried(
+    pool: &sqlx::SqlitePool,
+    attempt_id: &str,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    let tries: i64 = sqlx::query_scalar("SELECT tries FROM outbox WHERE attempt_id = $1")
+        .bind(attempt_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    match error {
+        None => {
+            sqlx::query(
+                "UPDATE outbox SET tries = tries + 1, delivered_at = $1, last_error = NULL WHERE attempt_id = $2",
+            )
+            .bind(timestamp(now))
+            .bind(attempt_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Some(e) => {
+            let next = now + crate::campaign::outbox::backoff(tries as u32);
+            sqlx::query("UPDATE outbox SET tries = tries + 1, next_try_at = $1, last_error = $2 WHERE attempt_id = $3")
+                .bind(timestamp(next))
+                .bind(e)
+                .bind(attempt_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }

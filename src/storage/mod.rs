@@ -95,6 +95,19 @@ pub trait Store: Send + Sync {
         callback_time: Option<chrono::DateTime<chrono::Utc>>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> BoxFuture<'_, StoreResult<Option<String>>>;
+    /// Outbox records due for delivery at `now`: (attempt id, JSON body, tries so far).
+    fn outbox_due(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<(String, String, u32)>>>;
+    /// A delivery try: delivered (`error` None), or failed and due again after the backoff.
+    fn outbox_tried(
+        &self,
+        attempt_id: String,
+        error: Option<String>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<()>>;
     /// A customer's attempts not yet dialled, each with its decisions (`voxline why`).
     fn why(&self, customer_id: String) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>>;
     /// One stored CRM row as JSON (its columns), by its id (a delivery's is its order id).

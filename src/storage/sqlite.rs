@@ -17,7 +17,7 @@ use crate::campaign::crm::{Batch, Kind};
 use crate::campaign::schedule::Rules;
 
 /// Schema steps in order; `PRAGMA user_version` is how many have run.
-const MIGRATIONS: &[&str] = &[CALLS, super::crm::MIGRATION, super::attempts::MIGRATION];
+const MIGRATIONS: &[&str] = &[CALLS, super::crm::MIGRATION, super::attempts::MIGRATION, super::attempts::OUTBOX];
 
 const CALLS: &str = r#"
 CREATE TABLE calls (
@@ -403,6 +403,23 @@ impl Store for SqliteStore {
         .boxed()
     }
 
+    fn outbox_due(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> BoxFuture<'_, StoreResult<Vec<(String, String, u32)>>> {
+        async move { super::attempts::outbox_due(&self.pool, now, limit).await }.boxed()
+    }
+
+    fn outbox_tried(
+        &self,
+        attempt_id: String,
+        error: Option<String>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        async move { super::attempts::outbox_tried(&self.pool, &attempt_id, error.as_deref(), now).await }.boxed()
+    }
+
     fn why(&self, customer_id: String) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>> {
         async move { super::attempts::why(&self.pool, &customer_id).await }.boxed()
     }
@@ -625,9 +642,23 @@ mod tests {
             store.finish_attempt(rules.clone(), id.clone(), DialResult::NoAnswer, None, None, minute).await.unwrap();
         assert_eq!(next.as_deref(), Some("retry"));
         assert!(
-            store.finish_attempt(rules.clone(), id, DialResult::NoAnswer, None, None, minute).await.is_err(),
+            store.finish_attempt(rules.clone(), id.clone(), DialResult::NoAnswer, None, None, minute).await.is_err(),
             "ends once"
         );
+        // Its outcome is in the outbox once; a failed delivery is tried again after the backoff.
+        let due = store.outbox_due(minute, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        let body: serde_json::Value = serde_json::from_str(&due[0].1).unwrap();
+        assert_eq!(
+            (due[0].0.as_str(), body["outcome"].as_str(), body["dissatisfied"].as_bool()),
+            (id.as_str(), Some("no_answer"), Some(false))
+        );
+        store.outbox_tried(id.clone(), Some("HTTP 503".into()), minute).await.unwrap();
+        assert!(store.outbox_due(minute + chrono::Duration::seconds(9), 10).await.unwrap().is_empty());
+        let again = store.outbox_due(minute + chrono::Duration::seconds(10), 10).await.unwrap();
+        assert_eq!((again.len(), again[0].2), (1, 1));
+        store.outbox_tried(id.clone(), None, minute + chrono::Duration::seconds(10)).await.unwrap();
+        assert!(store.outbox_due(minute + chrono::Duration::hours(5), 10).await.unwrap().is_empty(), "delivered once");
         // The retry: two hours after the first attempt ended, at 12:01 IST (a new local hour).
         let why = store.why("C1".into()).await.unwrap();
         assert_eq!((why.len(), why[0]["attempt_no"].as_i64(), why[0]["trigger"].as_str()), (1, Some(2), Some("retry")));
@@ -654,6 +685,12 @@ mod tests {
         assert_eq!((why[0]["attempt_no"].as_i64(), why[0]["context"]["callback"].as_bool()), (Some(3), Some(true)));
         assert_eq!(why[0]["decisions"][0]["rule"], "daily_cap");
         assert_eq!(why[0]["scheduled_at"], "2026-12-02T03:30:00.000Z");
+        let due = store.outbox_due(noon, 10).await.unwrap();
+        let body: serde_json::Value = serde_json::from_str(&due[0].1).unwrap();
+        assert_eq!(
+            (due.len(), body["outcome"].as_str(), body["callback_time"].as_str()),
+            (1, Some("callback_requested"), Some("2026-12-01T09:30:00.000Z"))
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }
