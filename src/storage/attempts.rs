@@ -54,9 +54,7 @@ CREATE TABLE decisions (
 const FINAL: &str = "('confirmed', 'cancelled', 'rescheduled', 'declined', 'interested', 'acknowledged')";
 
 fn time(text: &str) -> StoreResult<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("time {text:?}: {e}")))
+    crate::campaign::crm::fields::time(text).map_err(StoreError::Corrupt)
 }
 
 async fn times(db: &mut SqliteConnection, sql: &str, binds: &[&str]) -> StoreResult<Vec<DateTime<Utc>>> {
@@ -202,9 +200,14 @@ pub(super) async fn schedule_pending(pool: &sqlx::SqlitePool, rules: &Rules, now
     let mut created = 0;
     for (id, body) in pending {
         let mut tx = pool.begin().await?;
-        let value: Value = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(format!("event {id}: {e}")))?;
-        if let Ok(event) = events::parse(&value) {
-            created += schedule_event(&mut tx, rules, &event, now).await? as u64;
+        // A stored body that no longer reads is logged and passed over, never retried
+        // forever ahead of the events behind it.
+        match serde_json::from_str::<Value>(&body)
+            .map_err(|e| e.to_string())
+            .and_then(|v| events::parse(&v).map_err(|e| e.reason))
+        {
+            Ok(event) => created += schedule_event(&mut tx, rules, &event, now).await? as u64,
+            Err(e) => tracing::error!(event = %id, error = %e, "stored event unreadable: its triggers are skipped"),
         }
         sqlx::query("UPDATE events SET scheduled = 1 WHERE id = $1").bind(&id).execute(&mut *tx).await?;
         tx.commit().await?;
