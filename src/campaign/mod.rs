@@ -3,6 +3,7 @@
 //! one calling policy for every flow (`policy`). The scheduler, dialer and outbox join
 //! them.
 
+pub mod context;
 pub mod crm;
 pub mod outbox;
 pub mod policy;

@@ -25,7 +25,12 @@ impl Hours {
         let bad = || format!("{text:?} is not a window such as 09:00-21:00");
         let (a, b) = text.trim().split_once('-').ok_or_else(bad)?;
         let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| bad());
-        let hours = Hours { start: time(a)?, end: time(b)? };
+        // `24:00` ends the window at the end of the day.
+        let end = match b.trim() {
+            "24:00" => NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999).expect("a valid time"),
+            b => time(b)?,
+        };
+        let hours = Hours { start: time(a)?, end };
         if hours.start >= hours.end {
             return Err(format!("{text:?}: the window must end after it starts, on the same day"));
         }

@@ -157,10 +157,15 @@ struct CreateCall {
     dial: Option<DialTarget>,
 }
 
-/// A pending call: its id and token, and the call itself (its greeting rendering).
-async fn create_pending(shared: &Shared, flow: &str, context: Value) -> Result<(String, String, Call), Response> {
+/// A pending call: its id and token, and the call itself (its greeting rendering); or
+/// the status and reason it was refused.
+pub(super) async fn create_pending(
+    shared: &Shared,
+    flow: &str,
+    context: Value,
+) -> Result<(String, String, Call), (StatusCode, String)> {
     // The context is checked against the flow now, not when the phone rings.
-    let call = new_call(shared, flow, &context).map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    let call = new_call(shared, flow, &context).map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, e))?;
     // Rendered while the phone rings.
     shared.prepare_greeting(&call);
     let id = uuid::Uuid::new_v4().to_string();
@@ -174,7 +179,7 @@ async fn create_pending(shared: &Shared, flow: &str, context: Value) -> Result<(
     };
     shared.store.create_call(record).await.map_err(|e| {
         tracing::error!(error = %e, "call not created");
-        error(StatusCode::INTERNAL_SERVER_ERROR, e)
+        (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
     })?;
     Ok((id, token, call))
 }
@@ -203,7 +208,7 @@ async fn create_call(
     };
     let (id, token, call) = match create_pending(&shared, &body.flow, body.context.clone()).await {
         Ok(v) => v,
-        Err(response) => return response,
+        Err((status, e)) => return error(status, e),
     };
     tracing::info!(call = %id, flow = %body.flow, "call created");
     let stream_url = format!("{}/media/{}?call_id={id}&token={token}", shared.ws_base(), carrier.name());
@@ -334,7 +339,7 @@ async fn twilio_voice(
             };
             match create_pending(&shared, flow, context).await {
                 Ok((id, token, _)) => (id, token),
-                Err(response) => return response,
+                Err((status, e)) => return error(status, e),
             }
         }
         (None, None) => return error(StatusCode::BAD_REQUEST, "the webhook URL needs ?call_id= or ?flow=&context="),

@@ -18,14 +18,20 @@ pub enum HttpError {
 
 /// Sends one request; returns the body of a 2xx response.
 pub async fn request(method: &str, url: &str, body: Option<&serde_json::Value>) -> Result<Vec<u8>, HttpError> {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    send(method, url, &[], &body).await
+}
+
+/// Sends one JSON request with extra headers; returns the body of a 2xx response.
+pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Result<Vec<u8>, HttpError> {
     let rest = url.strip_prefix("http://").ok_or_else(|| HttpError::Url(url.into()))?;
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
     let io = |source| HttpError::Io { url: url.into(), source };
     let mut socket = TcpStream::connect(host).await.map_err(io)?;
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n",
         body.len()
     );
     socket.write_all(head.as_bytes()).await.map_err(io)?;

@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod caller;
+pub mod campaign;
+pub mod campaign_api;
 pub mod dial;
 pub mod driver;
 pub mod engines;

@@ -203,6 +203,7 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .route("/media/{carrier}", get(media))
         .merge(api::routes())
+        .merge(super::campaign_api::routes())
         .with_state(shared.clone());
     // The flows' static prompts render in the background: calls are taken at once and
     // meet a warm cache within seconds.
@@ -220,6 +221,7 @@ pub async fn serve(
     if let Some((_, stack)) = &sip {
         let _ = shared.sip.set(stack.clone());
     }
+    tokio::spawn(super::campaign::run(shared.clone()));
     ready(bound, sip.map(|(addr, _)| addr));
     let draining = shared.clone();
     axum::serve(listener, app)

@@ -51,6 +51,14 @@ pub struct Campaign {
     pub max_attempts: u32,
     pub retry_gap: String,
     pub max_failures: u32,
+    /// Trunks the campaign dialer places calls through; empty: no dialling.
+    pub trunks: Vec<String>,
+    /// How often the dialer looks for due attempts and the outbox for due deliveries.
+    pub tick: String,
+    pub webhook_url: String,
+    pub webhook_secret: String,
+    /// Win-back offers by last order category (`default` for the rest).
+    pub offers: std::collections::BTreeMap<String, String>,
 }
 
 impl Campaign {
@@ -87,6 +95,11 @@ impl Campaign {
         crate::campaign::schedule::Rules { calendars, limits: self.limits().unwrap_or_default() }
     }
 
+    /// [`Campaign::tick`] (validated at load).
+    pub fn tick(&self) -> std::time::Duration {
+        parse_duration(&self.tick).unwrap_or(std::time::Duration::from_secs(1))
+    }
+
     fn validate(&self) -> Result<(), (&'static str, String)> {
         crate::campaign::window::Hours::parse(&self.window).map_err(|e| ("campaign.window", e))?;
         for name in self.flow_windows.keys() {
@@ -104,6 +117,16 @@ impl Campaign {
         }
         if self.per_week < self.per_day {
             return Err(("campaign.per_week", "must be at least per_day".into()));
+        }
+        let tick = parse_duration(&self.tick).map_err(|e| ("campaign.tick", e))?;
+        if tick.is_zero() || tick > std::time::Duration::from_secs(60) {
+            return Err(("campaign.tick", format!("{:?}: between 1 ms and 60 s", self.tick)));
+        }
+        if !self.webhook_url.is_empty() && !self.webhook_url.starts_with("http://") {
+            return Err(("campaign.webhook_url", format!("{:?}: an http:// URL", self.webhook_url)));
+        }
+        if !self.webhook_url.is_empty() && self.webhook_secret.is_empty() {
+            return Err(("campaign.webhook_secret", "webhooks are signed: set a secret".into()));
         }
         Ok(())
     }
@@ -396,6 +419,11 @@ impl Config {
         }
         self.storage_url(Path::new(".")).map_err(|reason| bad("storage.url", reason))?;
         self.campaign.validate().map_err(|(key, reason)| bad(key, reason))?;
+        for name in &self.campaign.trunks {
+            if !self.trunk.iter().any(|t| &t.name == name) {
+                return Err(bad("campaign.trunks", format!("no [[trunk]] named {name:?}")));
+            }
+        }
         parse_duration(&self.shutdown.drain_timeout).map_err(|reason| bad("shutdown.drain_timeout", reason))?;
         for (key, n) in
             [("engines.asr_threads", self.engines.asr_threads), ("engines.tts_threads", self.engines.tts_threads)]

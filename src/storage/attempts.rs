@@ -327,6 +327,7 @@ async fn insert_numbered(
         == 1;
     if inserted {
         record(db, &id, &p.steps).await?;
+        super::dialing::transition(db, &id, p.state.name(), now).await?;
     }
     Ok(inserted)
 }
@@ -400,10 +401,11 @@ pub(super) async fn claim_due(
     let sql = format!(
         "SELECT a.id, a.customer_id, a.flow, a.subject_id, a.attempt_no, a.trigger, a.not_before, a.deadline, a.expires, \
          a.context, c.phone FROM attempts a JOIN customers c ON c.id = a.customer_id \
-         WHERE (a.state = 'queued' AND a.scheduled_at <= $1) OR a.state = 'waiting' \
+         WHERE ((a.state = 'queued' AND a.scheduled_at <= $1) OR a.state = 'waiting') \
+         AND a.flow NOT IN (SELECT flow FROM flow_pauses) \
          ORDER BY {PRIORITY}, a.scheduled_at, a.created_at"
     );
-    let rows = sqlx::query(&sql).bind(timestamp(now)).fetch_all(pool).await?;
+    let rows = fair(sqlx::query(&sql).bind(timestamp(now)).fetch_all(pool).await?)?;
     let mut claimed = Vec::new();
     for r in rows {
         if claimed.len() as u32 >= limit {
@@ -441,6 +443,9 @@ pub(super) async fn claim_due(
             .execute(&mut *tx)
             .await?;
         record(&mut tx, &id, &p.steps).await?;
+        if dial_now {
+            super::dialing::transition(&mut tx, &id, "dialing", now).await?;
+        }
         tx.commit().await?;
         if dial_now {
             claimed.push(Claimed {
@@ -457,6 +462,27 @@ pub(super) async fn claim_due(
     Ok(claimed)
 }
 
+/// The due rows taken in turn from each flow (in priority order), so that one flow's
+/// backlog never starves the others of dialer places; within a flow, oldest first.
+/// (One customer's several due flows are ordered by the policy, not here.)
+fn fair(rows: Vec<sqlx::sqlite::SqliteRow>) -> StoreResult<Vec<sqlx::sqlite::SqliteRow>> {
+    let mut by_flow: Vec<(String, std::collections::VecDeque<sqlx::sqlite::SqliteRow>)> = Vec::new();
+    for r in rows {
+        let flow: String = r.try_get("flow")?;
+        match by_flow.iter_mut().find(|(f, _)| *f == flow) {
+            Some((_, queue)) => queue.push_back(r),
+            None => by_flow.push((flow, std::collections::VecDeque::from([r]))),
+        }
+    }
+    let mut out = Vec::new();
+    while by_flow.iter().any(|(_, q)| !q.is_empty()) {
+        for (_, queue) in by_flow.iter_mut() {
+            out.extend(queue.pop_front());
+        }
+    }
+    Ok(out)
+}
+
 /// Records how a dialled attempt ended, in one transaction: its result and outcome, state
 /// `completed`, its outbox record, and the attempt that follows it (a retry or a requested callback), planned
 /// by the policy.
@@ -471,8 +497,8 @@ pub(super) async fn finish_attempt(
 ) -> StoreResult<Option<String>> {
     let mut tx = pool.begin().await?;
     let Some(r) = sqlx::query(
-        "SELECT customer_id, flow, subject_id, attempt_no, trigger, expires, context FROM attempts \
-         WHERE id = $1 AND state = 'dialing'",
+        "SELECT customer_id, flow, subject_id, attempt_no, trigger, expires, context, state FROM attempts \
+         WHERE id = $1 AND state IN ('dialing', 'ringing', 'answered')",
     )
     .bind(attempt_id)
     .fetch_optional(&mut *tx)
@@ -487,6 +513,10 @@ pub(super) async fn finish_attempt(
         .bind(attempt_id)
         .execute(&mut *tx)
         .await?;
+    if r.try_get::<String, _>("state")? != result {
+        super::dialing::transition(&mut tx, attempt_id, &result, now).await?;
+    }
+    super::dialing::transition(&mut tx, attempt_id, "completed", now).await?;
     let flow_name: String = r.try_get("flow")?;
     let flow = Flow::parse(&flow_name).ok_or_else(|| StoreError::Corrupt(format!("attempt flow {flow_name:?}")))?;
     let (customer_id, subject_id): (String, String) = (r.try_get("customer_id")?, r.try_get("subject_id")?);

@@ -5,6 +5,7 @@
 
 mod attempts;
 mod crm;
+mod dialing;
 mod records;
 mod sqlite;
 
@@ -13,6 +14,7 @@ use futures_util::future::BoxFuture;
 pub use crate::server::config::StorageUrl;
 pub use attempts::Claimed;
 pub use crm::{Applied, ImportReport, Refusal, Written};
+pub use dialing::AttemptFilter;
 pub use records::{
     CallFilter, CallRecord, CallState, CallSummaryRow, EndedCall, EndedDial, LiveCall, NewCall, StoredLine,
 };
@@ -31,6 +33,9 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An attempt on the dialer: its id, and its call's once placed.
+pub type OnTheDialer = (String, Option<String>);
 
 /// Where calls are kept. Every method is one transaction.
 pub trait Store: Send + Sync {
@@ -108,6 +113,43 @@ pub trait Store: Send + Sync {
         error: Option<String>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> BoxFuture<'_, StoreResult<()>>;
+    /// The call placed for a claimed attempt (stored before the dial starts).
+    fn attempt_call(
+        &self,
+        attempt_id: String,
+        call_id: String,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<()>>;
+    /// A dial's progress (`ringing`, `answered`); false when it was already past it.
+    fn attempt_progress(
+        &self,
+        attempt_id: String,
+        state: &'static str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<bool>>;
+    /// A claimed attempt that was not dialled goes back to the queue, `rule` saying why.
+    fn release_attempt(
+        &self,
+        attempt_id: String,
+        rule: &'static str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<()>>;
+    /// Attempts on the dialer: (attempt id, its call id once placed).
+    fn on_the_dialer(&self) -> BoxFuture<'_, StoreResult<Vec<OnTheDialer>>>;
+    /// Pauses or resumes a flow's dialling (its attempts keep being scheduled).
+    fn set_paused(
+        &self,
+        flow: String,
+        paused: bool,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<()>>;
+    /// Paused flows: (flow, paused since).
+    fn paused(&self) -> BoxFuture<'_, StoreResult<Vec<(String, String)>>>;
+    fn list_attempts(&self, filter: AttemptFilter) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>>;
+    /// One attempt with its transitions and decisions.
+    fn get_attempt(&self, id: String) -> BoxFuture<'_, StoreResult<Option<serde_json::Value>>>;
+    /// Attempts by flow and state, results and outcomes; the outbox's counts.
+    fn attempt_stats(&self) -> BoxFuture<'_, StoreResult<serde_json::Value>>;
     /// A customer's attempts not yet dialled, each with its decisions (`voxline why`).
     fn why(&self, customer_id: String) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>>;
     /// One stored CRM row as JSON (its columns), by its id (a delivery's is its order id).

@@ -11,13 +11,14 @@ use sqlx::sqlite::{
 use sqlx::{Column, Row};
 
 use super::records::*;
-use super::{timestamp, Applied, ImportReport, Refusal, Store, StoreError, StoreResult};
+use super::{timestamp, Applied, ImportReport, OnTheDialer, Refusal, Store, StoreError, StoreResult};
 use crate::campaign::crm::events::Event;
 use crate::campaign::crm::{Batch, Kind};
 use crate::campaign::schedule::Rules;
 
 /// Schema steps in order; `PRAGMA user_version` is how many have run.
-const MIGRATIONS: &[&str] = &[CALLS, super::crm::MIGRATION, super::attempts::MIGRATION, super::attempts::OUTBOX];
+const MIGRATIONS: &[&str] =
+    &[CALLS, super::crm::MIGRATION, super::attempts::MIGRATION, super::attempts::OUTBOX, super::dialing::MIGRATION];
 
 const CALLS: &str = r#"
 CREATE TABLE calls (
@@ -418,6 +419,62 @@ impl Store for SqliteStore {
         now: chrono::DateTime<chrono::Utc>,
     ) -> BoxFuture<'_, StoreResult<()>> {
         async move { super::attempts::outbox_tried(&self.pool, &attempt_id, error.as_deref(), now).await }.boxed()
+    }
+
+    fn attempt_call(
+        &self,
+        attempt_id: String,
+        call_id: String,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        async move { super::dialing::attempt_call(&self.pool, &attempt_id, &call_id, now).await }.boxed()
+    }
+
+    fn attempt_progress(
+        &self,
+        attempt_id: String,
+        state: &'static str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<bool>> {
+        async move { super::dialing::attempt_progress(&self.pool, &attempt_id, state, now).await }.boxed()
+    }
+
+    fn release_attempt(
+        &self,
+        attempt_id: String,
+        rule: &'static str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        async move { super::dialing::release_attempt(&self.pool, &attempt_id, rule, now).await }.boxed()
+    }
+
+    fn on_the_dialer(&self) -> BoxFuture<'_, StoreResult<Vec<OnTheDialer>>> {
+        async move { super::dialing::on_the_dialer(&self.pool).await }.boxed()
+    }
+
+    fn set_paused(
+        &self,
+        flow: String,
+        paused: bool,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, StoreResult<()>> {
+        async move { super::dialing::set_paused(&self.pool, &flow, paused, now).await }.boxed()
+    }
+
+    fn paused(&self) -> BoxFuture<'_, StoreResult<Vec<(String, String)>>> {
+        async move { super::dialing::paused(&self.pool).await }.boxed()
+    }
+
+    fn list_attempts(&self, filter: super::AttemptFilter) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>> {
+        async move { super::dialing::list(&self.pool, &filter).await }.boxed()
+    }
+
+    fn get_attempt(&self, id: String) -> BoxFuture<'_, StoreResult<Option<serde_json::Value>>> {
+        async move { super::dialing::show(&self.pool, &id).await }.boxed()
+    }
+
+    fn attempt_stats(&self) -> BoxFuture<'_, StoreResult<serde_json::Value>> {
+        async move { super::dialing::stats(&self.pool).await }.boxed()
     }
 
     fn why(&self, customer_id: String) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>> {

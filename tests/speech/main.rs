@@ -3,6 +3,7 @@
 
 mod amd;
 mod asr;
+mod campaign;
 mod cli;
 mod common;
 mod converter;

@@ -20,11 +20,11 @@ use voxline::sim::{load_audio, CallerScript, Cue};
 use crate::common::{asr, fixtures};
 use crate::serve::{get_json, http, Server};
 
-fn scenario(name: &str) -> PathBuf {
+pub(crate) fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sip/scenarios").join(name)
 }
 
-fn cod_context() -> Value {
+pub(crate) fn cod_context() -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixtures().join("calls/ctx_cod.json")).unwrap()).unwrap()
 }
 
@@ -37,12 +37,12 @@ fn dialplan_config() -> String {
 }
 
 /// A UDP port free right now on 127.0.0.1 (SIPp binds it a moment later).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// SIPp as a trunk: waits on `port` for one call of `scenario_name` (UAS).
-fn sipp_trunk(dir: &Path, scenario_name: &str, port: u16, keys: &[(&str, &str)]) -> std::process::Child {
+pub(crate) fn sipp_trunk(dir: &Path, scenario_name: &str, port: u16, keys: &[(&str, &str)]) -> std::process::Child {
     let errors = dir.join(format!("sipp-{scenario_name}.log"));
     let mut cmd = Command::new("sipp");
     cmd.arg("-sf").arg(scenario(scenario_name));
@@ -57,7 +57,7 @@ fn sipp_trunk(dir: &Path, scenario_name: &str, port: u16, keys: &[(&str, &str)])
 }
 
 /// Waits for a SIPp trunk to finish; whether its scenario passed, and its error log.
-fn finished(dir: &Path, scenario_name: &str, child: std::process::Child) -> (bool, String) {
+pub(crate) fn finished(dir: &Path, scenario_name: &str, child: std::process::Child) -> (bool, String) {
     let out = child.wait_with_output().unwrap();
     let log = std::fs::read_to_string(dir.join(format!("sipp-{scenario_name}.log"))).unwrap_or_default();
     (out.status.success(), format!("{log}\n{}", String::from_utf8_lossy(&out.stderr)))
@@ -375,7 +375,7 @@ fn session_timers_when_the_caller_asks() {
 
 /// `POST /v1/calls` with `"dial"` through `trunk`; the call's id.
 /// A UDP socket for a Rust RTP peer, and its port.
-fn rtp_peer() -> (std::net::UdpSocket, String) {
+pub(crate) fn rtp_peer() -> (std::net::UdpSocket, String) {
     let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = peer.local_addr().unwrap().port().to_string();
     peer.set_nonblocking(true).unwrap();
@@ -383,7 +383,7 @@ fn rtp_peer() -> (std::net::UdpSocket, String) {
 }
 
 /// Plays `turns` as the far end of a call's RTP until voxline's media stops.
-fn play_rtp(peer: std::net::UdpSocket, turns: Vec<(Vec<f32>, Option<Cue>, u64)>) -> RtpHeard {
+pub(crate) fn play_rtp(peer: std::net::UdpSocket, turns: Vec<(Vec<f32>, Option<Cue>, u64)>) -> RtpHeard {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async move {
         let socket = tokio::net::UdpSocket::from_std(peer).unwrap();

@@ -35,6 +35,13 @@ pub struct Sip {
     pub(super) trunks: BTreeMap<String, Arc<TrunkGate>>,
 }
 
+impl Sip {
+    /// Calls the trunk `name` can take now (0 for an unknown trunk).
+    pub fn trunk_room(&self, name: &str, unlimited: usize) -> usize {
+        self.trunks.get(name).map_or(0, |gate| gate.room(unlimited))
+    }
+}
+
 /// Starts the SIP stack when `sip.listen` is set; returns the bound address and the
 /// stack (for dialling out).
 pub async fn start(shared: Arc<Shared>) -> Result<Option<(SocketAddr, Arc<Sip>)>, ServeError> {

@@ -73,6 +73,14 @@ impl TrunkGate {
         TrunkGate { cfg, active: AtomicUsize::new(0), next_slot: Mutex::new(None) }
     }
 
+    /// Calls this trunk can take now (`unlimited` when it sets no max_calls).
+    pub fn room(&self, unlimited: usize) -> usize {
+        match self.cfg.max_calls as usize {
+            0 => unlimited,
+            max => max.saturating_sub(self.active.load(Ordering::SeqCst)),
+        }
+    }
+
     fn acquire(self: &Arc<Self>) -> Option<TrunkSlot> {
         let max = self.cfg.max_calls as usize;
         if self.active.fetch_add(1, Ordering::SeqCst) >= max && max > 0 {

@@ -1,0 +1,153 @@
+//! The campaign engine end to end on `voxline serve`: a small CRM imported, an
+//! `order.placed` event for a cash-on-delivery order, and voxline dials the customer
+//! through a SIPp trunk (a Rust RTP peer plays the callee), the COD flow runs on the
+//! audio to `confirmed`, and the outcome reaches a local webhook receiver signed, once
+//! refused and then delivered again with the same idempotency key.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use voxline::sim::{load_audio, CallerScript};
+
+use crate::common::fixtures;
+use crate::serve::{get_json, http, Server};
+use crate::sip::{finished, free_port, play_rtp, rtp_peer, sipp_trunk};
+
+const SECRET: &str = "whsec-test";
+
+/// One webhook request as received: its headers (lower-case names) and body.
+struct Received {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A webhook receiver on 127.0.0.1: answers 503 to its first request and 200 after;
+/// every request goes to the channel. The thread ends with the test process.
+fn receiver() -> (String, mpsc::Receiver<Received>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/outcomes", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = Vec::new();
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap() == 0 || line.trim().is_empty() {
+                    break;
+                }
+                let (k, v) = line.split_once(':').unwrap();
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+            let length: usize = headers.iter().find(|(k, _)| k == "content-length").unwrap().1.parse().unwrap();
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let status = if n == 0 { "503 Service Unavailable" } else { "200 OK" };
+            let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            if tx.send(Received { headers, body: String::from_utf8(body).unwrap() }).is_err() {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
+fn config(trunk_port: u16, webhook: &str) -> String {
+    let config = json!({
+        "trunk": [{"name": "outbound", "host": "127.0.0.1", "port": trunk_port, "from": "+918000000000",
+                   "username": "voxline", "password": "s3cret", "max_calls": 2, "cps": 5.0}],
+        // Every hour of the day is open: the test runs at whatever time CI does.
+        "campaign": {"window": "00:00-24:00", "trunks": ["outbound"], "tick": "100ms",
+                     "webhook_url": webhook, "webhook_secret": SECRET},
+    });
+    toml::to_string(&toml::Value::try_from(config).unwrap()).unwrap()
+}
+
+/// An order.placed event for a COD order (`audio-fixtures/calls/ctx_cod.json`'s order)
+/// sent now makes voxline dial; the call runs cod_confirm.toml's callee to `confirmed`;
+/// the attempt's transitions are stored; the outcome webhook is signed, refused once,
+/// then delivered with the same idempotency key (the attempt id).
+#[test]
+fn an_order_event_dials_the_customer_and_the_outcome_reaches_the_crm() {
+    let (webhook, requests) = receiver();
+    let trunk_port = free_port();
+    let server = Server::start_with(&[], &config(trunk_port, &webhook));
+    let dir = server.dir.clone();
+
+    let customers = "id,name,phone,timezone,language,opted_out\nC1,Priya Sharma,+91 98123 45678,Asia/Calcutta,en-IN,\n";
+    let body = json!({"files": {"customers.csv": customers}});
+    let (status, report) = http("POST", &format!("{}/v1/crm/import", server.http), &body.to_string());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&report));
+
+    // The callee: SIPp answers on the trunk, the RTP peer speaks.
+    let script = CallerScript::load(&fixtures().join("calls/cod_confirm.toml")).unwrap();
+    let turns: Vec<_> =
+        script.turns.iter().map(|t| (load_audio(&t.audio, 8000).unwrap(), t.after, t.delay_ms)).collect();
+    let (peer, peer_port) = rtp_peer();
+    let callee = std::thread::spawn(move || play_rtp(peer, turns));
+    let trunk = sipp_trunk(&dir, "uas_answer.xml", trunk_port, &[("rtp_port", &peer_port)]);
+
+    let now = chrono::Utc::now().to_rfc3339();
+    let event = json!({"id": "ev-cod-1", "type": "order.placed", "at": now, "customer_id": "C1",
+        "order_id": "ORD-1042", "placed_at": now, "payment": "cod", "amount": "1499", "currency": "INR",
+        "items": ["running shoes x 1"], "address": "12 MG Road, Bengaluru 560001", "expected_delivery": "2026-11-28",
+        "status": "placed"});
+    let (status, answer) = http("POST", &format!("{}/v1/events", server.http), &event.to_string());
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+
+    let (ok, log) = finished(&dir, "uas_answer.xml", trunk);
+    assert!(ok, "SIPp trunk: {log}");
+    let heard = callee.join().unwrap();
+    assert_eq!(heard.turns_sent, 4, "the callee spoke all its turns");
+
+    // The outcome: refused once, then delivered; both tries the same signed record.
+    let wait = Duration::from_secs(60);
+    let first = requests.recv_timeout(wait).expect("the webhook's first try");
+    let second = requests.recv_timeout(wait).expect("the webhook's retry after a 503");
+    for got in [&first, &second] {
+        assert_eq!(
+            got.header("x-voxline-signature"),
+            Some(voxline::campaign::outbox::signature(SECRET.as_bytes(), got.body.as_bytes()).as_str())
+        );
+    }
+    assert_eq!(first.body, second.body, "the retry sends the same record");
+    let outcome: Value = serde_json::from_str(&second.body).unwrap();
+    let attempt_id = outcome["attempt_id"].as_str().unwrap();
+    assert_eq!(second.header("idempotency-key"), Some(attempt_id));
+    assert_eq!(
+        (outcome["flow"].as_str(), outcome["customer_id"].as_str(), outcome["subject_id"].as_str()),
+        (Some("cod"), Some("C1"), Some("ORD-1042")),
+        "{outcome}"
+    );
+    assert_eq!((outcome["result"].as_str(), outcome["outcome"].as_str()), (Some("answered"), Some("confirmed")));
+    assert_eq!(outcome["dissatisfied"], false);
+
+    // The attempt's history, and its call.
+    let attempt = get_json(&format!("{}/v1/attempts/{attempt_id}", server.http));
+    let states: Vec<&str> =
+        attempt["transitions"].as_array().unwrap().iter().filter_map(|t| t["state"].as_str()).collect();
+    assert_eq!(states.first(), Some(&"queued"), "{attempt}");
+    assert!(states.contains(&"dialing") && states.contains(&"answered"), "{attempt}");
+    assert_eq!(states.last(), Some(&"completed"), "{attempt}");
+    assert_eq!((attempt["state"].as_str(), attempt["outcome"].as_str()), (Some("completed"), Some("confirmed")));
+    let call = get_json(&format!("{}/v1/calls/{}", server.http, attempt["call_id"].as_str().unwrap()));
+    assert_eq!((call["transport"].as_str(), call["outcome"].as_str()), (Some("sip"), Some("confirmed")), "{call}");
+    assert_eq!(call["context"]["order"]["amount"], "1499", "the call read the stored order: {call}");
+    assert_eq!(call["context"]["call"]["attempt_id"], attempt_id);
+    let stats = get_json(&format!("{}/v1/campaigns/stats", server.http));
+    assert_eq!(stats["flows"]["cod"]["outcomes"]["confirmed"], 1, "{stats}");
+    assert_eq!(stats["outbox"]["delivered"], 1, "{stats}");
+    assert!(requests.recv_timeout(Duration::from_secs(2)).is_err(), "delivered exactly once");
+}
