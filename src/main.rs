@@ -341,6 +341,55 @@ enum CallsAction {
 
 #[derive(Subcommand)]
 enum CampaignAction {
+    /// Run the campaign engine on a virtual clock against a simulated carrier: DIR's
+    /// CRM files imported, its events.jsonl applied at their times; writes
+    /// OUTDIR/attempts.jsonl, decisions.jsonl and outbox.jsonl and prints one summary
+    /// line (with the violations its own checker found; exit status 2 when any).
+    Simulate {
+        #[arg(long)]
+        crm: PathBuf,
+        /// RFC 3339, e.g. 2026-12-01T00:00:00Z.
+        #[arg(long)]
+        start: String,
+        #[arg(long, default_value_t = 14)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The store: a SQLite file or a sqlite:// or postgres:// URL (default
+        /// OUTDIR/campaign.db, created afresh).
+        #[arg(long)]
+        db: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Lines on the simulated trunk.
+        #[arg(long, default_value_t = 200)]
+        max_calls: usize,
+        /// New calls per second on the simulated trunk.
+        #[arg(long, default_value_t = 20)]
+        cps: u32,
+        /// Share of outcome webhook tries the simulated CRM refuses.
+        #[arg(long, default_value_t = 0.05)]
+        webhook_failures: f32,
+        /// The dialer's tick on the virtual clock ("10s", "1s", "1m").
+        #[arg(long, default_value = "10s")]
+        tick: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Write a seeded synthetic CRM (customers in ten time zones, order histories,
+    /// returns, tickets, and events over DAYS from START) for `campaign simulate`.
+    Generate {
+        #[arg(long)]
+        customers: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        start: String,
+        #[arg(long, default_value_t = 14)]
+        days: u32,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Run win-back selection now (voxline serve runs it every hour): customers whose last
     /// order is 60-90 days old get a winback attempt; prints {"attempts": N}.
     Winback {
@@ -527,6 +576,13 @@ async fn open_store(config: Option<PathBuf>) -> Result<std::sync::Arc<dyn voxlin
     let dir = config_dir(path.as_deref());
     let url = cfg.storage_url(&dir).map_err(|e| anyhow::anyhow!("storage.url: {e}"))?;
     Ok(voxline::storage::open(&url).await?)
+}
+
+/// The process's peak resident memory (VmHWM), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
 }
 
 fn config_dir(path: Option<&std::path::Path>) -> PathBuf {
@@ -757,6 +813,68 @@ fn run(command: Command, dir: ModelDir, prompts: PathBuf) -> Result<()> {
                 open_store(config).await?.schedule_winback(cfg.campaign.rules(), now).await.map_err(anyhow::Error::from)
             })?;
             println!("{}", serde_json::json!({"attempts": created}));
+        }
+        Command::Campaign {
+            action:
+                CampaignAction::Simulate { crm, start, days, seed, db, out, max_calls, cps, webhook_failures, tick, config },
+        } => {
+            let tick = voxline::server::config::parse_duration(&tick).map_err(|e| anyhow::anyhow!("--tick: {e}"))?;
+            let tick = chrono::Duration::from_std(tick)?.max(chrono::Duration::milliseconds(1));
+            let start = chrono::DateTime::parse_from_rfc3339(&start).with_context(|| format!("--start {start:?}"))?;
+            let (cfg, _) = load_config(config)?;
+            let db = match db {
+                Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                    voxline::storage::StorageUrl::Postgres(url)
+                }
+                Some(url) => voxline::storage::StorageUrl::Sqlite(url.trim_start_matches("sqlite://").into()),
+                None => {
+                    let path = out.join("campaign.db");
+                    for suffix in ["", "-wal", "-shm"] {
+                        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                    }
+                    voxline::storage::StorageUrl::Sqlite(path)
+                }
+            };
+            let options = voxline::sim::campaign::Options {
+                crm: crm.clone(),
+                start: start.to_utc(),
+                days,
+                seed,
+                db,
+                out: out.clone(),
+                max_calls,
+                cps,
+                webhook_failures,
+                tick,
+                progress: true,
+            };
+            let rules = cfg.campaign.rules();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let mut summary = runtime.block_on(voxline::sim::campaign::simulate(&options, &rules))?;
+            let attempts: Vec<voxline::sim::campaign::AttemptLine> =
+                voxline::sim::campaign::read_lines(&out.join("attempts.jsonl"))?;
+            let outbox: Vec<voxline::sim::campaign::OutboxLine> =
+                voxline::sim::campaign::read_lines(&out.join("outbox.jsonl"))?;
+            let violations = voxline::sim::campaign::check(&crm, &attempts, &outbox, &rules);
+            let mut by_rule = std::collections::BTreeMap::<&str, usize>::new();
+            for v in &violations {
+                *by_rule.entry(v.rule).or_default() += 1;
+            }
+            summary["violations"] = serde_json::json!(violations.len());
+            summary["violations_by_rule"] = serde_json::json!(by_rule);
+            summary["violation_examples"] = serde_json::json!(violations.iter().take(10).collect::<Vec<_>>());
+            summary["peak_rss_mib"] = serde_json::json!(peak_rss_mib());
+            println!("{summary}");
+            if !violations.is_empty() {
+                std::process::exit(2);
+            }
+        }
+        Command::Campaign { action: CampaignAction::Generate { customers, seed, start, days, out } } => {
+            let start = chrono::DateTime::parse_from_rfc3339(&start).with_context(|| format!("--start {start:?}"))?;
+            let options = voxline::sim::campaign::generate::Options { customers, seed, start: start.to_utc(), days };
+            let written = voxline::sim::campaign::generate::generate(&options, &out)
+                .with_context(|| format!("{}", out.display()))?;
+            println!("{}", serde_json::to_string(&written)?);
         }
         Command::Why { customer_id, config } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

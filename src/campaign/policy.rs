@@ -156,6 +156,9 @@ pub struct Customer {
     pub subject_failures: u32,
     /// The subject has a final outcome in this flow.
     pub responded: bool,
+    /// The subject no longer needs this flow's call (a COD order cancelled, shipped or
+    /// with a failed delivery; a delivery done; a return closed).
+    pub subject_over: bool,
     pub active_return: bool,
     pub return_closed_at: Option<DateTime<Utc>>,
     /// Other flows with an attempt due for this customer now.
@@ -191,7 +194,7 @@ pub fn decide(cal: &Calendar, limits: &Limits, c: &Customer, a: &Attempt, now: D
     if c.responded {
         return Never { rule: Rule::AlreadyResponded };
     }
-    if a.expires.is_some_and(|e| now >= e) {
+    if c.subject_over || a.expires.is_some_and(|e| now >= e) {
         return Never { rule: Rule::Expired };
     }
     if c.subject_failures >= limits.max_failures {
@@ -306,6 +309,8 @@ mod tests {
         assert_eq!(go(&c, &first(Flow::Cod), noon), Decision::Wait { rule: Rule::OpenTicket, until: None });
         let expired = Attempt { expires: Some(utc("2026-12-01T06:00:00Z")), ..first(Flow::Cod) };
         assert_eq!(go(&kolkata(), &expired, noon), Decision::Never { rule: Rule::Expired });
+        let cancelled = Customer { subject_over: true, ..kolkata() };
+        assert_eq!(go(&cancelled, &first(Flow::Cod), noon), Decision::Never { rule: Rule::Expired });
         let fourth = Attempt { attempt_no: 4, ..first(Flow::Cod) };
         assert_eq!(go(&kolkata(), &fourth, noon), Decision::Never { rule: Rule::MaxAttempts });
         let callback = Attempt { callback: true, ..fourth };

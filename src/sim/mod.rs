@@ -3,6 +3,7 @@
 //! Engine time is measured and charged to the virtual clock, so latencies are what a
 //! live call on this machine would see; `--realtime` also paces by the wall clock.
 
+pub mod campaign;
 mod channel;
 mod compare;
 mod engines;

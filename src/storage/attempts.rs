@@ -57,14 +57,6 @@ fn time(text: &str) -> StoreResult<DateTime<Utc>> {
     crate::campaign::crm::fields::time(text).map_err(StoreError::Corrupt)
 }
 
-async fn times(db: &mut SqliteConnection, sql: &str, binds: &[&str]) -> StoreResult<Vec<DateTime<Utc>>> {
-    let mut q = sqlx::query_scalar::<_, String>(sql);
-    for b in binds {
-        q = q.bind(*b);
-    }
-    q.fetch_all(&mut *db).await?.iter().map(|t| time(t)).collect()
-}
-
 async fn any(db: &mut SqliteConnection, sql: &str, binds: &[&str]) -> StoreResult<bool> {
     let mut q = sqlx::query(sql);
     for b in binds {
@@ -73,7 +65,8 @@ async fn any(db: &mut SqliteConnection, sql: &str, binds: &[&str]) -> StoreResul
     Ok(q.fetch_optional(&mut *db).await?.is_some())
 }
 
-/// What the policy needs to know of a customer, for an attempt at `subject` in `flow`.
+/// What the policy needs to know of a customer, for an attempt at `subject` in `flow`:
+/// one query (the policy runs twice per attempt, and a campaign decides millions).
 async fn customer_state(
     db: &mut SqliteConnection,
     customer_id: &str,
@@ -81,81 +74,120 @@ async fn customer_state(
     subject: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<policy::Customer>> {
-    let Some(row) = sqlx::query("SELECT timezone, opted_out, phone FROM customers WHERE id = $1")
+    let sql = format!(
+        "SELECT c.timezone, c.opted_out, \
+         (SELECT MAX(closed_at) FROM returns WHERE customer_id = c.id) AS return_closed, \
+         (SELECT group_concat(flow) FROM (SELECT DISTINCT flow FROM attempts WHERE customer_id = c.id \
+            AND state = 'queued' AND flow <> $2 AND scheduled_at <= $4)) AS due_flows, \
+         EXISTS (SELECT 1 FROM attempts a JOIN customers p ON p.id = a.customer_id \
+            WHERE p.phone = c.phone AND a.outcome = 'wrong_number') AS wrong_number, \
+         EXISTS (SELECT 1 FROM tickets WHERE customer_id = c.id AND status IN ('open', 'pending')) AS open_ticket, \
+         EXISTS (SELECT 1 FROM attempts WHERE customer_id = c.id AND state IN ('dialing', 'ringing', 'answered')) \
+            AS in_progress, \
+         (SELECT group_concat(dialed_at) FROM (SELECT dialed_at FROM attempts WHERE customer_id = c.id \
+            AND dialed_at IS NOT NULL AND dialed_at >= $5 ORDER BY dialed_at)) AS dials, \
+         (SELECT group_concat(dialed_at) FROM (SELECT dialed_at FROM attempts WHERE flow = $2 AND subject_id = $3 \
+            AND dialed_at IS NOT NULL ORDER BY dialed_at)) AS subject_dials, \
+         (SELECT COUNT(*) FROM attempts WHERE flow = $2 AND subject_id = $3 AND result = 'failed') AS failures, \
+         EXISTS (SELECT 1 FROM attempts WHERE flow = $2 AND subject_id = $3 AND outcome IN {FINAL}) AS responded, \
+         EXISTS (SELECT 1 FROM returns WHERE customer_id = c.id AND closed_at IS NULL \
+            AND status NOT IN ('closed', 'refunded', 'cancelled')) AS active_return \
+         FROM customers c WHERE c.id = $1"
+    );
+    // Dials older than the longest cap window do not count against any cap.
+    let since = now - chrono::Duration::days(8);
+    let Some(r) = sqlx::query(&sql)
         .bind(customer_id)
+        .bind(flow.name())
+        .bind(subject)
+        .bind(timestamp(now))
+        .bind(timestamp(since))
         .fetch_optional(&mut *db)
         .await?
     else {
         return Ok(None);
     };
-    let (zone, opted_out, phone): (String, i64, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-    let f = flow.name();
-    let closed: Option<String> = sqlx::query_scalar("SELECT MAX(closed_at) FROM returns WHERE customer_id = $1")
-        .bind(customer_id)
-        .fetch_one(&mut *db)
-        .await?;
-    let due_flows: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT flow FROM attempts WHERE customer_id = $1 AND state = 'queued' AND flow <> $2 AND scheduled_at <= $3",
-    )
-    .bind(customer_id)
-    .bind(f)
-    .bind(timestamp(now))
-    .fetch_all(&mut *db)
-    .await?;
+    let list = |name: &str| -> StoreResult<Vec<String>> {
+        let text: Option<String> = r.try_get(name)?;
+        Ok(text.map(|t| t.split(',').map(String::from).collect()).unwrap_or_default())
+    };
+    let times = |name: &str| -> StoreResult<Vec<DateTime<Utc>>> { list(name)?.iter().map(|t| time(t)).collect() };
+    let flag = |name: &str| -> StoreResult<bool> { Ok(r.try_get::<i64, _>(name)? != 0) };
+    let zone: String = r.try_get("timezone")?;
+    let closed: Option<String> = r.try_get("return_closed")?;
     Ok(Some(policy::Customer {
         tz: Tz::from_str(&zone).ok(),
-        opted_out: opted_out != 0,
-        wrong_number: any(
-            db,
-            "SELECT 1 FROM attempts a JOIN customers c ON c.id = a.customer_id WHERE c.phone = $1 AND a.outcome = 'wrong_number'",
-            &[&phone],
-        )
-        .await?,
-        open_ticket: any(db, "SELECT 1 FROM tickets WHERE customer_id = $1 AND status IN ('open', 'pending')", &[customer_id])
-            .await?,
-        call_in_progress: any(
-            db,
-            "SELECT 1 FROM attempts WHERE customer_id = $1 AND state IN ('dialing', 'ringing', 'answered')",
-            &[customer_id],
-        )
-        .await?,
-        dials: times(db, "SELECT dialed_at FROM attempts WHERE customer_id = $1 AND dialed_at IS NOT NULL ORDER BY dialed_at", &[customer_id]).await?,
-        subject_dials: times(
-            db,
-            "SELECT dialed_at FROM attempts WHERE flow = $1 AND subject_id = $2 AND dialed_at IS NOT NULL ORDER BY dialed_at",
-            &[f, subject],
-        )
-        .await?,
-        subject_failures: sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM attempts WHERE flow = $1 AND subject_id = $2 AND result = 'failed'",
-        )
-        .bind(f)
-        .bind(subject)
-        .fetch_one(&mut *db)
-        .await? as u32,
-        responded: any(db, &format!("SELECT 1 FROM attempts WHERE flow = $1 AND subject_id = $2 AND outcome IN {FINAL}"), &[f, subject])
-            .await?,
-        active_return: any(
-            db,
-            "SELECT 1 FROM returns WHERE customer_id = $1 AND closed_at IS NULL AND status NOT IN ('closed', 'refunded', 'cancelled')",
-            &[customer_id],
-        )
-        .await?,
+        opted_out: flag("opted_out")?,
+        wrong_number: flag("wrong_number")?,
+        open_ticket: flag("open_ticket")?,
+        call_in_progress: flag("in_progress")?,
+        dials: times("dials")?,
+        subject_dials: times("subject_dials")?,
+        subject_failures: r.try_get::<i64, _>("failures")? as u32,
+        responded: flag("responded")?,
+        subject_over: subject_over(db, flow, subject).await?,
+        active_return: flag("active_return")?,
         return_closed_at: closed.as_deref().map(time).transpose()?,
-        also_due: due_flows.iter().filter_map(|f| Flow::parse(f)).collect(),
+        also_due: list("due_flows")?.iter().filter_map(|f| Flow::parse(f)).collect(),
     }))
 }
 
-/// Appends decisions to an attempt's record.
+/// Whether the subject no longer needs `flow`'s call: a COD order no longer awaiting
+/// dispatch (cancelled, shipped, delivered) or whose delivery failed (the delivery
+/// retry call takes over); a failed delivery since done or its order cancelled; a
+/// return closed, cancelled or refunded.
+async fn subject_over(db: &mut SqliteConnection, flow: Flow, subject: &str) -> StoreResult<bool> {
+    let sql = match flow {
+        Flow::Cod => {
+            "SELECT 1 FROM orders o LEFT JOIN deliveries d ON d.order_id = o.id WHERE o.id = $1 \
+             AND (o.status IN ('cancelled', 'shipped', 'delivered', 'returned') OR d.status IS NOT NULL)"
+        }
+        Flow::DeliveryRetry => {
+            "SELECT 1 FROM orders o LEFT JOIN deliveries d ON d.order_id = o.id WHERE o.id = $1 \
+             AND (o.status IN ('cancelled', 'delivered', 'returned') OR d.status = 'delivered')"
+        }
+        Flow::ReturnPickup | Flow::RefundStatus => {
+            "SELECT 1 FROM returns WHERE id = $1 AND (closed_at IS NOT NULL OR status IN ('closed', 'cancelled'))"
+        }
+        Flow::Winback => return Ok(false),
+    };
+    any(db, sql, &[subject]).await
+}
+
+/// How long an attempt waiting on data with no known end (an open ticket, a call in
+/// progress) waits before it is decided again; a CRM event for its customer, or the
+/// end of its customer's call, wakes it at once.
+const RECHECK: chrono::Duration = chrono::Duration::minutes(15);
+
+/// When the dialer next looks at a planned attempt: its dial time when queued, when its
+/// wait ends (or [`RECHECK`] on) when waiting, never when blocked.
+fn next_check(p: &crate::campaign::schedule::Plan, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match p.state {
+        crate::campaign::schedule::State::Waiting => {
+            Some(p.steps.last().and_then(|s| s.until).unwrap_or(now + RECHECK).max(now))
+        }
+        _ => p.scheduled_at,
+    }
+}
+
+/// Appends decisions to an attempt's record; a lone decision that repeats the last one
+/// recorded (an attempt still waiting for the same reason) is not written again.
 async fn record(
     db: &mut SqliteConnection,
     attempt_id: &str,
     steps: &[crate::campaign::schedule::Step],
 ) -> StoreResult<()> {
-    let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq) + 1, 0) FROM decisions WHERE attempt_id = $1")
-        .bind(attempt_id)
-        .fetch_one(&mut *db)
-        .await?;
+    let last: Option<(i64, String, Option<String>)> =
+        sqlx::query_as("SELECT seq, decision, rule FROM decisions WHERE attempt_id = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(attempt_id)
+            .fetch_optional(&mut *db)
+            .await?;
+    if let ([step], Some((_, decision, rule))) = (steps, &last) {
+        if step.decision == decision && step.rule.map(|r| r.name()) == rule.as_deref() {
+            return Ok(());
+        }
+    }
+    let next = last.map_or(0, |(seq, _, _)| seq + 1);
     for (i, step) in steps.iter().enumerate() {
         sqlx::query(
             "INSERT INTO decisions (attempt_id, seq, at, decision, rule, until) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -318,7 +350,7 @@ async fn insert_numbered(
     .bind(timestamp(due.not_before))
     .bind(timestamp(due.deadline))
     .bind(due.expires.map(timestamp))
-    .bind(p.scheduled_at.map(timestamp))
+    .bind(next_check(&p, now).map(timestamp))
     .bind(context.to_string())
     .bind(timestamp(now))
     .execute(&mut *db)
@@ -379,6 +411,8 @@ pub struct Claimed {
     pub flow: Flow,
     pub subject_id: String,
     pub attempt_no: u32,
+    /// What made it due (`order.placed`, `retry`, `callback`, `winback`, ...).
+    pub trigger: String,
     pub phone: String,
     pub context: Value,
 }
@@ -401,7 +435,7 @@ pub(super) async fn claim_due(
     let sql = format!(
         "SELECT a.id, a.customer_id, a.flow, a.subject_id, a.attempt_no, a.trigger, a.not_before, a.deadline, a.expires, \
          a.context, c.phone FROM attempts a JOIN customers c ON c.id = a.customer_id \
-         WHERE ((a.state = 'queued' AND a.scheduled_at <= $1) OR a.state = 'waiting') \
+         WHERE a.state IN ('queued', 'waiting') AND a.scheduled_at <= $1 \
          AND a.flow NOT IN (SELECT flow FROM flow_pauses) \
          ORDER BY {PRIORITY}, a.scheduled_at, a.created_at"
     );
@@ -436,7 +470,7 @@ pub(super) async fn claim_due(
         let state = if dial_now { "dialing" } else { p.state.name() };
         sqlx::query("UPDATE attempts SET state = $1, scheduled_at = $2, dialed_at = CASE WHEN $3 = 1 THEN $4 ELSE dialed_at END WHERE id = $5")
             .bind(state)
-            .bind(p.scheduled_at.map(timestamp))
+            .bind(next_check(&p, now).map(timestamp))
             .bind(dial_now as i64)
             .bind(timestamp(now))
             .bind(&id)
@@ -454,6 +488,7 @@ pub(super) async fn claim_due(
                 flow,
                 subject_id: due.subject_id,
                 attempt_no,
+                trigger: r.try_get("trigger")?,
                 phone: r.try_get("phone")?,
                 context,
             });
@@ -513,6 +548,20 @@ pub(super) async fn finish_attempt(
         .bind(attempt_id)
         .execute(&mut *tx)
         .await?;
+    // The customer's other attempts waiting on this call are decided again at once.
+    sqlx::query("UPDATE attempts SET scheduled_at = $1 WHERE customer_id = $2 AND state = 'waiting'")
+        .bind(timestamp(now))
+        .bind(r.try_get::<String, _>("customer_id")?)
+        .execute(&mut *tx)
+        .await?;
+    if outcome == Some("opted_out") {
+        // Never called again, by any flow.
+        sqlx::query("UPDATE customers SET opted_out = 1, updated_at = $1 WHERE id = $2")
+            .bind(timestamp(now))
+            .bind(r.try_get::<String, _>("customer_id")?)
+            .execute(&mut *tx)
+            .await?;
+    }
     if r.try_get::<String, _>("state")? != result {
         super::dialing::transition(&mut tx, attempt_id, &result, now).await?;
     }
@@ -627,6 +676,45 @@ async fn enqueue_outcome(
     .execute(&mut *db)
     .await?;
     Ok(())
+}
+
+/// Every deferral and block recorded, in time order: (at, customer, flow, subject,
+/// decision, rule, until).
+pub(super) async fn decision_log(pool: &sqlx::SqlitePool) -> StoreResult<Vec<Value>> {
+    type Row = (String, String, String, String, String, Option<String>, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT d.at, a.customer_id, a.flow, a.subject_id, d.decision, d.rule, d.until FROM decisions d \
+         JOIN attempts a ON a.id = d.attempt_id WHERE d.decision IN ('wait', 'never', 'deferred') \
+         ORDER BY d.at, a.id, d.seq",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, customer_id, flow, subject_id, decision, rule, until)| {
+            json!({"at": at, "customer_id": customer_id, "flow": flow, "subject_id": subject_id, "rule": rule,
+                   "decision": decision, "until": until})
+        })
+        .collect())
+}
+
+/// How many decisions were recorded, all kinds.
+pub(super) async fn decision_count(pool: &sqlx::SqlitePool) -> StoreResult<u64> {
+    Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM decisions").fetch_one(pool).await? as u64)
+}
+
+/// The next moment an attempt is due to be dialled or decided again, and the next
+/// outcome delivery try.
+pub(super) async fn next_wakeup(
+    pool: &sqlx::SqlitePool,
+) -> StoreResult<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+    let attempt: Option<String> =
+        sqlx::query_scalar("SELECT MIN(scheduled_at) FROM attempts WHERE state IN ('queued', 'waiting')")
+            .fetch_one(pool)
+            .await?;
+    let outbox: Option<String> =
+        sqlx::query_scalar("SELECT MIN(next_try_at) FROM outbox WHERE delivered_at IS NULL").fetch_one(pool).await?;
+    Ok((attempt.as_deref().map(time).transpose()?, outbox.as_deref().map(time).transpose()?))
 }
 
 /// Outbox records not yet delivered whose next try is due, oldest first: (attempt id,

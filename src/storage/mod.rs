@@ -34,6 +34,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The next attempt due (dial or recheck) and the next outcome delivery try.
+pub type Wakeup = (Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>);
+
 /// An attempt on the dialer: its id, and its call's once placed.
 pub type OnTheDialer = (String, Option<String>);
 
@@ -100,6 +103,13 @@ pub trait Store: Send + Sync {
         callback_time: Option<chrono::DateTime<chrono::Utc>>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> BoxFuture<'_, StoreResult<Option<String>>>;
+    /// Every deferral and block, in time order (a simulation's `decisions.jsonl`).
+    fn decision_log(&self) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>>;
+    /// How many decisions were recorded, all kinds.
+    fn decision_count(&self) -> BoxFuture<'_, StoreResult<u64>>;
+    /// The next moment an attempt is due to be dialled or decided again, and the next
+    /// outcome delivery try (a simulation's clock jumps there).
+    fn next_wakeup(&self) -> BoxFuture<'_, StoreResult<Wakeup>>;
     /// Outbox records due for delivery at `now`: (attempt id, JSON body, tries so far).
     fn outbox_due(
         &self,

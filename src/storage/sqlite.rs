@@ -11,7 +11,7 @@ use sqlx::sqlite::{
 use sqlx::{Column, Row};
 
 use super::records::*;
-use super::{timestamp, Applied, ImportReport, OnTheDialer, Refusal, Store, StoreError, StoreResult};
+use super::{timestamp, Applied, ImportReport, OnTheDialer, Refusal, Store, StoreError, StoreResult, Wakeup};
 use crate::campaign::crm::events::Event;
 use crate::campaign::crm::{Batch, Kind};
 use crate::campaign::schedule::Rules;
@@ -402,6 +402,18 @@ impl Store for SqliteStore {
             .await
         }
         .boxed()
+    }
+
+    fn decision_log(&self) -> BoxFuture<'_, StoreResult<Vec<serde_json::Value>>> {
+        async move { super::attempts::decision_log(&self.pool).await }.boxed()
+    }
+
+    fn decision_count(&self) -> BoxFuture<'_, StoreResult<u64>> {
+        async move { super::attempts::decision_count(&self.pool).await }.boxed()
+    }
+
+    fn next_wakeup(&self) -> BoxFuture<'_, StoreResult<Wakeup>> {
+        async move { super::attempts::next_wakeup(&self.pool).await }.boxed()
     }
 
     fn outbox_due(

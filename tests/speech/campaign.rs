@@ -151,3 +151,98 @@ fn an_order_event_dials_the_customer_and_the_outcome_reaches_the_crm() {
     assert_eq!(stats["outbox"]["delivered"], 1, "{stats}");
     assert!(requests.recv_timeout(Duration::from_secs(2)).is_err(), "delivered exactly once");
 }
+
+/// `voxline campaign generate` then `voxline campaign simulate` over 14 days: the real
+/// store and policy on a virtual clock, every dial written with its local time, every
+/// deferral with its rule, every outcome delivered once; its checker finds nothing.
+#[test]
+fn a_simulated_fortnight_keeps_every_rule() {
+    let dir = std::env::temp_dir().join(format!("voxline-campaign-sim-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (crm, out) = (dir.join("crm"), dir.join("out"));
+    let voxline = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_voxline")).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let start = "2026-12-01T00:00:00Z";
+    let (code, written, err) = voxline(&[
+        "campaign",
+        "generate",
+        "--customers",
+        "600",
+        "--seed",
+        "5",
+        "--start",
+        start,
+        "--out",
+        crm.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let written: Value = serde_json::from_str(&written).unwrap();
+    assert!(written["events"].as_u64().unwrap() > 200, "{written}");
+    let (code, summary, err) = voxline(&[
+        "campaign",
+        "simulate",
+        "--crm",
+        crm.to_str().unwrap(),
+        "--start",
+        start,
+        "--days",
+        "14",
+        "--seed",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let summary: Value = serde_json::from_str(&summary).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!((code, summary["violations"].as_u64()), (Some(0), Some(0)), "{summary}");
+    assert_eq!(summary["customers"], 600);
+    let attempts = summary["attempts"].as_u64().unwrap();
+    assert!(attempts > 300, "{summary}");
+    for result in ["answered", "no_answer", "busy", "failed", "voicemail"] {
+        assert!(summary["results"][result].as_u64().unwrap_or(0) > 0, "no {result}: {summary}");
+    }
+    for outcome in ["confirmed", "callback_requested", "opted_out", "handoff", "interested"] {
+        assert!(summary["outcomes"][outcome].as_u64().unwrap_or(0) > 0, "no {outcome}: {summary}");
+    }
+    for rule in ["window", "daily_cap", "opted_out", "open_ticket"] {
+        assert!(summary["decisions"][rule].as_u64().unwrap_or(0) > 0, "no {rule} decision: {summary}");
+    }
+    assert_eq!(summary["delivered"].as_u64(), Some(attempts), "{summary}");
+    let lines = |name: &str| -> Vec<Value> {
+        std::fs::read_to_string(out.join(name)).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let dialled = lines("attempts.jsonl");
+    assert_eq!(dialled.len() as u64, attempts);
+    let keys = [
+        "attempt_id",
+        "customer_id",
+        "flow",
+        "subject_id",
+        "attempt_no",
+        "trigger",
+        "dialed_at",
+        "local_time",
+        "result",
+        "outcome",
+        "callback_time",
+    ];
+    for key in keys {
+        assert!(dialled[0].get(key).is_some(), "attempts.jsonl lacks {key}: {}", dialled[0]);
+    }
+    let in_order = dialled.windows(2).all(|w| w[0]["dialed_at"].as_str() <= w[1]["dialed_at"].as_str());
+    assert!(in_order, "attempts.jsonl is in dial order");
+    let decisions = lines("decisions.jsonl");
+    assert!(decisions
+        .iter()
+        .all(|d| ["at", "customer_id", "flow", "subject_id", "rule"].iter().all(|k| d.get(k).is_some())));
+    let outbox = lines("outbox.jsonl");
+    assert!(outbox
+        .iter()
+        .all(|o| ["attempt_id", "customer_id", "flow", "outcome", "delivered_at"].iter().all(|k| o.get(k).is_some())));
+    let _ = std::fs::remove_dir_all(&dir);
+}
