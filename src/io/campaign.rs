@@ -30,6 +30,9 @@ const DELIVERIES_PER_TICK: u32 = 32;
 struct Watch {
     call_id: String,
     seen: &'static str,
+    /// Left by a stopped process: a call of its still `pending` was cut off between its
+    /// record and its dial (it may have rung), and ends `failed`.
+    recovered: bool,
 }
 
 struct Dialer {
@@ -83,7 +86,7 @@ impl Dialer {
         for (attempt_id, call_id) in left {
             match call_id {
                 Some(call_id) => {
-                    self.watching.insert(attempt_id, Watch { call_id, seen: "dialing" });
+                    self.watching.insert(attempt_id, Watch { call_id, seen: "dialing", recovered: true });
                 }
                 None => self.release(&attempt_id, "restart").await,
             }
@@ -127,7 +130,8 @@ impl Dialer {
                 }
                 watch.seen = state;
             }
-            if call.call.state.as_str() != "ended" {
+            let cut_off = watch.recovered && call.call.state.as_str() == "pending";
+            if call.call.state.as_str() != "ended" && !cut_off {
                 continue;
             }
             let result = dial_result(&call);
@@ -249,7 +253,7 @@ impl Dialer {
         }
         tracing::info!(call = %call_id, customer = %attempt.customer_id, "dialling the attempt");
         dial.start(shared.clone(), Prepared { id: call_id.clone(), flow, context, call });
-        self.watching.insert(id, Watch { call_id, seen: "dialing" });
+        self.watching.insert(id, Watch { call_id, seen: "dialing", recovered: false });
     }
 
     /// An attempt whose call cannot be placed ends `failed` (the policy may retry it).

@@ -30,9 +30,9 @@ impl Received {
     }
 }
 
-/// A webhook receiver on 127.0.0.1: answers 503 to its first request and 200 after;
-/// every request goes to the channel. The thread ends with the test process.
-fn receiver() -> (String, mpsc::Receiver<Received>) {
+/// A webhook receiver on 127.0.0.1: answers 503 to its first `refuse` requests and 200
+/// after; every request goes to the channel. The thread ends with the test process.
+fn receiver(refuse: usize) -> (String, mpsc::Receiver<Received>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/outcomes", listener.local_addr().unwrap());
     let (tx, rx) = mpsc::channel();
@@ -54,7 +54,7 @@ fn receiver() -> (String, mpsc::Receiver<Received>) {
             let length: usize = headers.iter().find(|(k, _)| k == "content-length").unwrap().1.parse().unwrap();
             let mut body = vec![0; length];
             reader.read_exact(&mut body).unwrap();
-            let status = if n == 0 { "503 Service Unavailable" } else { "200 OK" };
+            let status = if n < refuse { "503 Service Unavailable" } else { "200 OK" };
             let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
             if tx.send(Received { headers, body: String::from_utf8(body).unwrap() }).is_err() {
                 return;
@@ -81,7 +81,7 @@ fn config(trunk_port: u16, webhook: &str) -> String {
 /// then delivered with the same idempotency key (the attempt id).
 #[test]
 fn an_order_event_dials_the_customer_and_the_outcome_reaches_the_crm() {
-    let (webhook, requests) = receiver();
+    let (webhook, requests) = receiver(1);
     let trunk_port = free_port();
     let server = Server::start_with(&[], &config(trunk_port, &webhook));
     let dir = server.dir.clone();
@@ -244,5 +244,121 @@ fn a_simulated_fortnight_keeps_every_rule() {
     assert!(outbox
         .iter()
         .all(|o| ["attempt_id", "customer_id", "flow", "outcome", "delivered_at"].iter().all(|k| o.get(k).is_some())));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIPp as a busy trunk taking any number of calls, logging every message it sees.
+fn busy_trunk(dir: &std::path::Path, port: u16) -> std::process::Child {
+    std::process::Command::new("sipp")
+        .arg("-sf")
+        .arg(crate::sip::scenario("uas_busy.xml"))
+        .args(["-i", "127.0.0.1", "-nostdin", "-p", &port.to_string(), "-mp", &free_port().to_string()])
+        .args(["-trace_msg", "-message_file"])
+        .arg(dir.join("sipp-messages.log"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sipp (Debian package sip-tester)")
+}
+
+/// The INVITEs SIPp received: voxline call id -> the SIP Call-IDs dialled for it.
+fn invites(log: &str) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut out: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    for message in log.split("message received").skip(1) {
+        let body = message.split_once('\n').map_or("", |(_, rest)| rest).trim_start();
+        if !body.starts_with("INVITE ") {
+            continue;
+        }
+        let header = |name: &str| {
+            body.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string())).unwrap_or_default()
+        };
+        out.entry(header("X-Voxline-Call-Id:")).or_default().insert(header("Call-ID:"));
+    }
+    out
+}
+
+/// kill -9 of a serving node in the middle of a campaign (30 COD orders, a trunk of 3
+/// lines at 4 calls a second, every callee busy), then a restart on the same SQLite
+/// store: every attempt ends once with its outcome delivered (those cut off mid-dial
+/// as `failed`), no attempt is dialled twice (SIPp's own log of INVITEs), and a
+/// delivery the kill cut short is sent again with the same idempotency key and body.
+#[test]
+fn a_killed_node_loses_nothing_and_dials_nothing_twice() {
+    let (webhook, requests) = receiver(0);
+    let dir = std::env::temp_dir().join(format!("voxline-campaign-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let mut trunk = busy_trunk(&dir, port);
+    let config = json!({
+        "trunk": [{"name": "outbound", "host": "127.0.0.1", "port": port, "from": "+918000000000",
+                   "max_calls": 3, "cps": 4.0}],
+        "campaign": {"window": "00:00-24:00", "trunks": ["outbound"], "tick": "100ms",
+                     "webhook_url": webhook, "webhook_secret": SECRET},
+    });
+    let config = toml::to_string(&toml::Value::try_from(config).unwrap()).unwrap();
+    let db = format!("sqlite://{}/campaign.db", dir.display());
+    let env = [("VOXLINE_STORAGE__URL", db.as_str())];
+    let server = Server::start_with(&env, &config);
+    let customers: String =
+        (0..30).map(|i| format!("K{i:02},Customer {i},+9198100000{i:02},Asia/Kolkata,en,\n")).collect();
+    let body = json!({"files": {"customers.csv": format!("id,name,phone,timezone,language,opted_out\n{customers}")}});
+    assert_eq!(http("POST", &format!("{}/v1/crm/import", server.http), &body.to_string()).0, 200);
+    let now = chrono::Utc::now().to_rfc3339();
+    let events: Vec<Value> = (0..30)
+        .map(|i| {
+            json!({"id": format!("ev-k{i}"), "type": "order.placed", "at": now, "customer_id": format!("K{i:02}"),
+            "order_id": format!("OK{i:02}"), "payment": "cod", "amount": 499, "items": ["mug x 1"], "status": "placed",
+                "address": "4 Park Street, Kolkata", "expected_delivery": "2026-12-24"})
+        })
+        .collect();
+    assert_eq!(http("POST", &format!("{}/v1/events", server.http), &Value::Array(events).to_string()).0, 200);
+
+    // Mid-campaign: some outcomes delivered, the rest not yet dialled or on the line.
+    let mut got = Vec::new();
+    while got.len() < 8 {
+        got.push(requests.recv_timeout(Duration::from_secs(60)).expect("deliveries before the kill"));
+    }
+    drop(server); // SIGKILL
+    let server = Server::start_with(&env, &config);
+    let mut keys = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for r in &got {
+        keys.entry(r.header("idempotency-key").unwrap().to_string()).or_default().push(r.body.clone());
+    }
+    while keys.len() < 30 {
+        let r = requests.recv_timeout(Duration::from_secs(120)).expect("every attempt's outcome after the restart");
+        keys.entry(r.header("idempotency-key").unwrap().to_string()).or_default().push(r.body.clone());
+    }
+    let attempts = get_json(&format!("{}/v1/attempts?flow=cod&limit=1000", server.http));
+    let attempts = attempts["attempts"].as_array().unwrap();
+    let first: Vec<&Value> = attempts.iter().filter(|a| a["attempt_no"] == 1).collect();
+    assert_eq!(first.len(), 30, "one first attempt per order: {attempts:?}");
+    for a in &first {
+        let id = a["attempt_id"].as_str().unwrap();
+        assert_eq!(a["state"], "completed", "{a}");
+        assert!(matches!(a["result"].as_str(), Some("busy" | "failed")), "{a}");
+        let bodies = &keys[id];
+        assert!(bodies.windows(2).all(|w| w[0] == w[1]), "a redelivery is the same record: {bodies:?}");
+        let outcome: Value = serde_json::from_str(&bodies[0]).unwrap();
+        assert_eq!(outcome["outcome"], a["result"], "{outcome}");
+    }
+    // Retries wait the retry gap (2 h): nothing else was dialled.
+    assert!(attempts.iter().all(|a| a["attempt_no"] == 1 || a["dialed_at"].is_null()), "{attempts:?}");
+    let _ = trunk.kill();
+    let _ = trunk.wait();
+    let dialled = invites(&std::fs::read_to_string(dir.join("sipp-messages.log")).unwrap());
+    let calls: std::collections::BTreeSet<&str> = first.iter().filter_map(|a| a["call_id"].as_str()).collect();
+    assert!(dialled.len() >= 8 && dialled.len() <= 30, "{} calls dialled", dialled.len());
+    for (call, sip_ids) in &dialled {
+        assert!(calls.contains(call.as_str()), "an INVITE for a call no attempt owns: {call}");
+        assert_eq!(sip_ids.len(), 1, "call {call} dialled once: {sip_ids:?}");
+    }
+    let cut_off = first.iter().filter(|a| a["result"] == "failed").count();
+    let resent = keys.values().filter(|b| b.len() > 1).count();
+    eprintln!("crash: {} dialled, {cut_off} cut off by the kill, {resent} deliveries sent again", dialled.len());
+    let stats = get_json(&format!("{}/v1/campaigns/stats", server.http));
+    assert_eq!(stats["outbox"]["delivered"], 30, "{stats}");
+    assert_eq!(stats["outbox"]["waiting"], 0, "{stats}");
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
