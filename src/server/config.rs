@@ -419,6 +419,9 @@ impl Config {
         }
         self.storage_url(Path::new(".")).map_err(|reason| bad("storage.url", reason))?;
         self.campaign.validate().map_err(|(key, reason)| bad(key, reason))?;
+        if !self.campaign.trunks.is_empty() && self.sip.listen.is_empty() {
+            return Err(bad("campaign.trunks", "the dialer calls through SIP: set sip.listen".into()));
+        }
         for name in &self.campaign.trunks {
             if !self.trunk.iter().any(|t| &t.name == name) {
                 return Err(bad("campaign.trunks", format!("no [[trunk]] named {name:?}")));
@@ -700,6 +703,17 @@ mod tests {
         assert!(load("holidays = [\"25/12/2026\"]").unwrap_err().contains("campaign.holidays"));
         assert!(load("per_day = 3\nper_week = 2").unwrap_err().contains("campaign.per_week"));
         assert!(load("retry_gap = \"later\"").unwrap_err().contains("campaign.retry_gap"));
+        let all_day = load("window = \"00:00-24:00\"").unwrap().campaign.calendar(Flow::Cod).unwrap();
+        assert!(all_day.hours.end > chrono::NaiveTime::from_hms_opt(23, 59, 59).unwrap(), "24:00 ends the day");
+        assert!(load("trunks = [\"main\"]").unwrap_err().contains("no [[trunk]] named \"main\""));
+        std::fs::write(&path, "[sip]\nlisten = \"\"\n[campaign]\ntrunks = [\"main\"]\n").unwrap();
+        let e = Config::load(Some(&path), Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("sip.listen"), "{e}");
+        assert!(load("webhook_url = \"http://crm:80/x\"").unwrap_err().contains("campaign.webhook_secret"));
+        assert!(load("webhook_url = \"ftp://crm/x\"\nwebhook_secret = \"s\"")
+            .unwrap_err()
+            .contains("campaign.webhook_url"));
+        assert!(load("tick = \"0s\"").unwrap_err().contains("campaign.tick"));
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -74,11 +74,13 @@ async fn customer_state(
     subject: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<policy::Customer>> {
+    // `COALESCE(scheduled_at, '')` keeps the planner on the customer's index: on the
+    // time index it would walk every due attempt of every customer.
     let sql = format!(
         "SELECT c.timezone, c.opted_out, \
          (SELECT MAX(closed_at) FROM returns WHERE customer_id = c.id) AS return_closed, \
          (SELECT group_concat(flow) FROM (SELECT DISTINCT flow FROM attempts WHERE customer_id = c.id \
-            AND state = 'queued' AND flow <> $2 AND scheduled_at <= $4)) AS due_flows, \
+            AND state = 'queued' AND flow <> $2 AND COALESCE(scheduled_at, '') <= $4)) AS due_flows, \
          EXISTS (SELECT 1 FROM attempts a JOIN customers p ON p.id = a.customer_id \
             WHERE p.phone = c.phone AND a.outcome = 'wrong_number') AS wrong_number, \
          EXISTS (SELECT 1 FROM tickets WHERE customer_id = c.id AND status IN ('open', 'pending')) AS open_ticket, \
@@ -375,6 +377,7 @@ pub(super) async fn schedule_winback(pool: &sqlx::SqlitePool, rules: &Rules, now
          EXISTS (SELECT 1 FROM returns r WHERE r.order_id = o.id) AS returned \
          FROM customers c JOIN orders o ON o.customer_id = c.id \
          WHERE c.opted_out = 0 AND o.placed_at >= $1 AND o.placed_at <= $2 \
+         AND NOT EXISTS (SELECT 1 FROM attempts w WHERE w.flow = 'winback' AND w.subject_id = c.id) \
          AND o.placed_at = (SELECT MAX(placed_at) FROM orders WHERE customer_id = c.id) ORDER BY c.id",
     )
     .bind(from)
@@ -437,9 +440,12 @@ pub(super) async fn claim_due(
          a.context, c.phone FROM attempts a JOIN customers c ON c.id = a.customer_id \
          WHERE a.state IN ('queued', 'waiting') AND a.scheduled_at <= $1 \
          AND a.flow NOT IN (SELECT flow FROM flow_pauses) \
-         ORDER BY {PRIORITY}, a.scheduled_at, a.created_at"
+         ORDER BY {PRIORITY}, a.scheduled_at, a.created_at LIMIT $2"
     );
-    let rows = fair(sqlx::query(&sql).bind(timestamp(now)).fetch_all(pool).await?)?;
+    // A backlog is read a few claims' worth at a time (some of what is read is deferred
+    // again); the rest waits for the next tick.
+    let window = (limit as i64).saturating_mul(4).max(64);
+    let rows = fair(sqlx::query(&sql).bind(timestamp(now)).bind(window).fetch_all(pool).await?)?;
     let mut claimed = Vec::new();
     for r in rows {
         if claimed.len() as u32 >= limit {
@@ -468,14 +474,21 @@ pub(super) async fn claim_due(
         let p = plan(&rules.calendar(flow), &rules.limits, &customer, &due, (attempt_no, callback), now);
         let dial_now = p.scheduled_at == Some(now);
         let state = if dial_now { "dialing" } else { p.state.name() };
-        sqlx::query("UPDATE attempts SET state = $1, scheduled_at = $2, dialed_at = CASE WHEN $3 = 1 THEN $4 ELSE dialed_at END WHERE id = $5")
-            .bind(state)
-            .bind(next_check(&p, now).map(timestamp))
-            .bind(dial_now as i64)
-            .bind(timestamp(now))
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
+        // Only from the state it was read in: what another claimer took meanwhile is left alone.
+        let set = sqlx::query(
+            "UPDATE attempts SET state = $1, scheduled_at = $2, dialed_at = CASE WHEN $3 = 1 THEN $4 ELSE dialed_at END \
+             WHERE id = $5 AND state IN ('queued', 'waiting')",
+        )
+        .bind(state)
+        .bind(next_check(&p, now).map(timestamp))
+        .bind(dial_now as i64)
+        .bind(timestamp(now))
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+        if set.rows_affected() != 1 {
+            continue;
+        }
         record(&mut tx, &id, &p.steps).await?;
         if dial_now {
             super::dialing::transition(&mut tx, &id, "dialing", now).await?;

@@ -18,6 +18,10 @@ CREATE TABLE transitions (
     state TEXT NOT NULL,
     PRIMARY KEY (attempt_id, seq)
 );
+-- The win-back selection asks whether an order was returned; scheduling reads the
+-- events not yet scheduled.
+CREATE INDEX returns_by_order ON returns (order_id);
+CREATE INDEX events_unscheduled ON events (at, id) WHERE scheduled = 0;
 CREATE TABLE flow_pauses (
     flow TEXT PRIMARY KEY,
     paused_at TEXT NOT NULL

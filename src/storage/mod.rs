@@ -175,7 +175,7 @@ pub async fn open(url: &StorageUrl) -> StoreResult<std::sync::Arc<dyn Store>> {
     match url {
         StorageUrl::Sqlite(path) => Ok(std::sync::Arc::new(SqliteStore::open(path).await?)),
         StorageUrl::Postgres(_) => Err(StoreError::Unsupported(
-            "postgres:// storage lands with the campaign engine; use sqlite:// for now".into(),
+            "postgres:// storage is not built yet (the campaign engine's multi-node step); use sqlite://".into(),
         )),
     }
 }

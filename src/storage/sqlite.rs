@@ -71,7 +71,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(5));
+            .busy_timeout(std::time::Duration::from_secs(5))
+            // 64 MiB of pages per connection (the default 2 MiB rereads a large campaign's
+            // tables from the OS on every decision).
+            .pragma("cache_size", "-65536");
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         let store = SqliteStore { pool };
         store.migrate().await?;
@@ -760,6 +763,94 @@ mod tests {
             (due.len(), body["outcome"].as_str(), body["callback_time"].as_str()),
             (1, Some("callback_requested"), Some("2026-12-01T09:30:00.000Z"))
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The dialer's side of the store: a paused flow is not claimed until resumed; an
+    /// attempt given back is queued again with its reason; one waiting on an open ticket
+    /// is decided again when the ticket.closed event arrives; an `opted_out` outcome
+    /// blocks the customer's other flows.
+    #[tokio::test]
+    async fn paused_flows_released_attempts_tickets_and_opt_outs() {
+        use crate::campaign::retry::DialResult;
+        let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let (store, dir) = store("dialer").await;
+        let mut batch = Batch::default();
+        batch.add("customers.csv", "id,name,phone,timezone\nC1,Asha,+919812345678,Asia/Kolkata\n");
+        batch.add("tickets.csv", "id,customer_id,status,opened_at\nT1,C1,open,2026-11-30T10:00:00Z\n");
+        store.import_crm(batch).await.unwrap();
+        let apply = |body: serde_json::Value| {
+            let store = &store;
+            async move {
+                let event = crate::campaign::crm::events::parse(&body).unwrap();
+                store.apply_event(event, body.to_string()).await.unwrap().unwrap();
+            }
+        };
+        apply(json!({"id": "e1", "type": "order.placed", "at": "2026-12-01T04:30:00Z", "customer_id": "C1",
+            "order_id": "O1", "payment": "cod"}))
+        .await;
+        let rules = Rules::default();
+        let ten = t("2026-12-01T04:30:00Z");
+        store.schedule_pending(rules.clone(), ten).await.unwrap();
+        // Waiting on the open ticket: rechecked on a timer, not claimed.
+        assert!(store.claim_due(rules.clone(), ten, 10).await.unwrap().is_empty());
+        let (next, _) = store.next_wakeup().await.unwrap();
+        assert_eq!(next, Some(ten + chrono::Duration::minutes(15)), "rechecked in 15 minutes");
+        let eleven = ten + chrono::Duration::hours(1);
+        apply(json!({"id": "e2", "type": "ticket.closed", "at": "2026-12-01T05:30:00Z", "customer_id": "C1",
+            "ticket_id": "T1"}))
+        .await;
+        assert_eq!(store.next_wakeup().await.unwrap().0, Some(eleven), "woken by the event");
+        store.set_paused("cod".into(), true, eleven).await.unwrap();
+        assert_eq!(store.paused().await.unwrap()[0].0, "cod");
+        assert!(store.claim_due(rules.clone(), eleven, 10).await.unwrap().is_empty(), "paused");
+        store.set_paused("cod".into(), false, eleven).await.unwrap();
+        let claimed = store.claim_due(rules.clone(), eleven, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let id = claimed[0].attempt_id.clone();
+        // Given back (every trunk full): queued again, then claimed once more.
+        store.release_attempt(id.clone(), "trunk_busy", eleven).await.unwrap();
+        let shown = store.get_attempt(id.clone()).await.unwrap().unwrap();
+        assert_eq!(shown["state"], "queued");
+        assert_eq!(shown["decisions"].as_array().unwrap().last().unwrap()["rule"], "trunk_busy");
+        let claimed = store.claim_due(rules.clone(), eleven, 10).await.unwrap();
+        store.attempt_call(id.clone(), "call-1".into(), eleven).await.unwrap();
+        assert!(store.attempt_progress(id.clone(), "ringing", eleven).await.unwrap());
+        assert!(store.attempt_progress(id.clone(), "answered", eleven).await.unwrap());
+        assert!(!store.attempt_progress(id.clone(), "ringing", eleven).await.unwrap(), "only forward");
+        assert_eq!(store.on_the_dialer().await.unwrap(), vec![(id.clone(), Some("call-1".to_string()))]);
+        let done = eleven + chrono::Duration::minutes(2);
+        store
+            .finish_attempt(
+                rules.clone(),
+                claimed[0].attempt_id.clone(),
+                DialResult::Answered,
+                Some("opted_out".into()),
+                None,
+                done,
+            )
+            .await
+            .unwrap();
+        let states: Vec<String> = store.get_attempt(id.clone()).await.unwrap().unwrap()["transitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["state"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(states, ["waiting", "dialing", "queued", "dialing", "ringing", "answered", "completed"]);
+        // Opted out on the call: a failed delivery's call for the same customer is never made.
+        apply(json!({"id": "e3", "type": "delivery.failed", "at": "2026-12-02T05:00:00Z", "customer_id": "C1",
+            "order_id": "O1"}))
+        .await;
+        store.schedule_pending(rules.clone(), t("2026-12-02T05:00:00Z")).await.unwrap();
+        let why = store.why("C1".into()).await.unwrap();
+        let retry = why.iter().find(|a| a["flow"] == "delivery_retry").unwrap();
+        assert_eq!(
+            (retry["state"].as_str(), retry["decisions"][0]["rule"].as_str()),
+            (Some("blocked"), Some("opted_out"))
+        );
+        let stats = store.attempt_stats().await.unwrap();
+        assert_eq!(stats["flows"]["cod"]["outcomes"]["opted_out"], 1, "{stats}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }
