@@ -37,6 +37,8 @@ struct Watch {
 
 struct Dialer {
     shared: Arc<Shared>,
+    /// The calling policy's settings (`[campaign]`, fixed for the process).
+    rules: crate::campaign::schedule::Rules,
     watching: BTreeMap<String, Watch>,
     /// The trunk to try first next time (round robin).
     next_trunk: usize,
@@ -44,7 +46,8 @@ struct Dialer {
 
 /// Runs until the server drains.
 pub async fn run(shared: Arc<Shared>) {
-    let mut dialer = Dialer { shared: shared.clone(), watching: BTreeMap::new(), next_trunk: 0 };
+    let rules = shared.cfg.campaign.rules();
+    let mut dialer = Dialer { shared: shared.clone(), rules, watching: BTreeMap::new(), next_trunk: 0 };
     dialer.recover().await;
     let mut every = tokio::time::interval(shared.cfg.campaign.tick());
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -105,7 +108,6 @@ impl Dialer {
     /// Stores each watched attempt's progress; finishes those whose call ended.
     async fn follow(&mut self) {
         let store = self.shared.store.clone();
-        let rules = self.shared.cfg.campaign.rules();
         let mut done = Vec::new();
         for (attempt_id, watch) in self.watching.iter_mut() {
             let call = match store.get_call(watch.call_id.clone()).await {
@@ -138,7 +140,7 @@ impl Dialer {
             let outcome = call.call.outcome.clone().filter(|o| o != "voicemail");
             let finished = store
                 .finish_attempt(
-                    rules.clone(),
+                    self.rules.clone(),
                     attempt_id.clone(),
                     result,
                     outcome.clone(),
@@ -175,7 +177,7 @@ impl Dialer {
         if room == 0 {
             return;
         }
-        let claimed = match shared.store.claim_due(shared.cfg.campaign.rules(), Utc::now(), room as u32).await {
+        let claimed = match shared.store.claim_due(self.rules.clone(), Utc::now(), room as u32).await {
             Ok(c) => c,
             Err(e) => return tracing::error!(error = %e, "due attempts not claimed"),
         };
@@ -259,9 +261,14 @@ impl Dialer {
     /// An attempt whose call cannot be placed ends `failed` (the policy may retry it).
     async fn fail(&self, attempt_id: &str, why: &str) {
         tracing::error!(attempt = attempt_id, error = why, "attempt's call cannot be placed");
-        let rules = self.shared.cfg.campaign.rules();
-        let ended =
-            self.shared.store.finish_attempt(rules, attempt_id.into(), DialResult::Failed, None, None, Utc::now());
+        let ended = self.shared.store.finish_attempt(
+            self.rules.clone(),
+            attempt_id.into(),
+            DialResult::Failed,
+            None,
+            None,
+            Utc::now(),
+        );
         if let Err(e) = ended.await {
             tracing::error!(attempt = attempt_id, error = %e, "attempt end not stored");
         }

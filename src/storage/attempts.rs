@@ -562,11 +562,7 @@ pub(super) async fn finish_attempt(
         .execute(&mut *tx)
         .await?;
     // The customer's other attempts waiting on this call are decided again at once.
-    sqlx::query("UPDATE attempts SET scheduled_at = $1 WHERE customer_id = $2 AND state = 'waiting'")
-        .bind(timestamp(now))
-        .bind(r.try_get::<String, _>("customer_id")?)
-        .execute(&mut *tx)
-        .await?;
+    super::dialing::wake_waiting(&mut tx, &r.try_get::<String, _>("customer_id")?, now).await?;
     if outcome == Some("opted_out") {
         // Never called again, by any flow.
         sqlx::query("UPDATE customers SET opted_out = 1, updated_at = $1 WHERE id = $2")

@@ -433,11 +433,7 @@ pub(super) async fn apply_event(
     };
     if wrote.is_ok() {
         // The customer's data changed: attempts waiting on it are decided again at once.
-        sqlx::query("UPDATE attempts SET scheduled_at = $1 WHERE customer_id = $2 AND state = 'waiting'")
-            .bind(&at)
-            .bind(&e.customer_id)
-            .execute(&mut *db)
-            .await?;
+        super::dialing::wake_waiting(db, &e.customer_id, e.at).await?;
     }
     Ok(wrote.map(|_| Applied::Applied))
 }

@@ -47,6 +47,41 @@ pub(super) async fn transition(
     Ok(())
 }
 
+/// Appends one dialer decision (`dialed`, or `deferred` by `rule` until `at`), in the
+/// caller's transaction.
+async fn note(
+    db: &mut SqliteConnection,
+    attempt_id: &str,
+    decision: &str,
+    rule: Option<&str>,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let until = rule.map(|_| timestamp(at));
+    sqlx::query(
+        "INSERT INTO decisions (attempt_id, seq, at, decision, rule, until) \
+         SELECT $1, COALESCE(MAX(seq) + 1, 0), $2, $3, $4, $5 FROM decisions WHERE attempt_id = $1",
+    )
+    .bind(attempt_id)
+    .bind(timestamp(at))
+    .bind(decision)
+    .bind(rule)
+    .bind(until)
+    .execute(&mut *db)
+    .await?;
+    Ok(())
+}
+
+/// Attempts of the customer waiting on data are decided again at `at` (their data
+/// changed, or their call ended), in the caller's transaction.
+pub(super) async fn wake_waiting(db: &mut SqliteConnection, customer_id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+    sqlx::query("UPDATE attempts SET scheduled_at = $1 WHERE customer_id = $2 AND state = 'waiting'")
+        .bind(timestamp(at))
+        .bind(customer_id)
+        .execute(&mut *db)
+        .await?;
+    Ok(())
+}
+
 /// The call placed for a claimed attempt (before it is dialled, so a restart finds it).
 pub(super) async fn attempt_call(
     pool: &sqlx::SqlitePool,
@@ -63,11 +98,7 @@ pub(super) async fn attempt_call(
     if set.rows_affected() != 1 {
         return Err(StoreError::Corrupt(format!("attempt {attempt_id:?} is not waiting for its call")));
     }
-    sqlx::query("INSERT INTO decisions (attempt_id, seq, at, decision, rule, until) SELECT $1, COALESCE(MAX(seq) + 1, 0), $2, 'dialed', NULL, NULL FROM decisions WHERE attempt_id = $1")
-        .bind(attempt_id)
-        .bind(timestamp(now))
-        .execute(&mut *tx)
-        .await?;
+    note(&mut tx, attempt_id, "dialed", None, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -119,12 +150,7 @@ pub(super) async fn release_attempt(
     .await?
     .rows_affected();
     if released == 1 {
-        sqlx::query("INSERT INTO decisions (attempt_id, seq, at, decision, rule, until) SELECT $1, COALESCE(MAX(seq) + 1, 0), $2, 'deferred', $3, $2 FROM decisions WHERE attempt_id = $1")
-            .bind(attempt_id)
-            .bind(timestamp(now))
-            .bind(rule)
-            .execute(&mut *tx)
-            .await?;
+        note(&mut tx, attempt_id, "deferred", Some(rule), now).await?;
         transition(&mut tx, attempt_id, "queued", now).await?;
     }
     tx.commit().await?;
