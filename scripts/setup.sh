@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(cmake clang libclang-dev espeak-ng libespeak-ng-dev sox python3-pip sip-tester)
+packages=(cmake clang libclang-dev espeak-ng libespeak-ng-dev sox python3-pip sip-tester postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -575,7 +575,7 @@ async fn open_store(config: Option<PathBuf>) -> Result<std::sync::Arc<dyn voxlin
     let (cfg, path) = load_config(config)?;
     let dir = config_dir(path.as_deref());
     let url = cfg.storage_url(&dir).map_err(|e| anyhow::anyhow!("storage.url: {e}"))?;
-    Ok(voxline::storage::open(&url).await?)
+    Ok(voxline::storage::open(&url, cfg.node()).await?)
 }
 
 /// The process's peak resident memory (VmHWM), in MiB.

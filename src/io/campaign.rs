@@ -5,7 +5,9 @@
 //! and POST the outcomes due for delivery. Whatever a stopped process left on the dialer
 //! is picked up at start: an attempt whose call was placed is finished from that call's
 //! record (a call cut off by the stop ends `failed`, and is retried by the policy), one
-//! that never got its call goes back to the queue. An attempt is never dialled twice.
+//! that never got its call goes back to the queue. Each tick renews this node's leases
+//! on its attempts and takes over those of a node that stopped renewing (several servers
+//! on one PostgreSQL store), the same way. An attempt is never dialled twice.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -48,7 +50,6 @@ struct Dialer {
 pub async fn run(shared: Arc<Shared>) {
     let rules = shared.cfg.campaign.rules();
     let mut dialer = Dialer { shared: shared.clone(), rules, watching: BTreeMap::new(), next_trunk: 0 };
-    dialer.recover().await;
     let mut every = tokio::time::interval(shared.cfg.campaign.tick());
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -56,6 +57,8 @@ pub async fn run(shared: Arc<Shared>) {
         if shared.draining.load(Ordering::SeqCst) {
             break;
         }
+        dialer.renew().await;
+        dialer.take_over().await;
         dialer.follow().await;
         if !shared.cfg.campaign.trunks.is_empty() {
             dialer.dial_due().await;
@@ -81,12 +84,20 @@ fn callback_time(call: &crate::storage::CallRecord) -> Option<DateTime<Utc>> {
 }
 
 impl Dialer {
-    async fn recover(&mut self) {
-        let left = match self.shared.store.on_the_dialer().await {
+    /// Follows the attempts on the dialer that a stopped process of this node left, or
+    /// whose node stopped renewing its leases (their calls are ended as cut off): those
+    /// with a call are finished from its record, the others go back to the queue.
+    async fn take_over(&mut self) {
+        let left = match self.shared.store.take_over(Utc::now()).await {
             Ok(left) => left,
             Err(e) => return tracing::error!(error = %e, "attempts on the dialer not read"),
         };
+        let mut taken = 0;
         for (attempt_id, call_id) in left {
+            if self.watching.contains_key(&attempt_id) {
+                continue;
+            }
+            taken += 1;
             match call_id {
                 Some(call_id) => {
                     self.watching.insert(attempt_id, Watch { call_id, seen: "dialing", recovered: true });
@@ -94,9 +105,28 @@ impl Dialer {
                 None => self.release(&attempt_id, "restart").await,
             }
         }
-        if !self.watching.is_empty() {
-            tracing::info!(attempts = self.watching.len(), "following the attempts a stopped server left dialling");
+        if taken > 0 {
+            tracing::info!(attempts = taken, "took over the attempts a stopped server left dialling");
         }
+    }
+
+    /// Renews this node's leases; an attempt another node took over meanwhile (this one
+    /// was too late to renew) is no longer followed here.
+    async fn renew(&mut self) {
+        if self.watching.is_empty() {
+            return;
+        }
+        let held = match self.shared.store.renew_leases(Utc::now()).await {
+            Ok(held) => held,
+            Err(e) => return tracing::error!(error = %e, "attempt leases not renewed"),
+        };
+        self.watching.retain(|attempt_id, watch| {
+            let kept = held.contains(attempt_id);
+            if !kept {
+                tracing::error!(attempt = %attempt_id, call = %watch.call_id, "lease lost: another server took the attempt over");
+            }
+            kept
+        });
     }
 
     async fn release(&self, attempt_id: &str, rule: &'static str) {
@@ -251,6 +281,14 @@ impl Dialer {
         // The call is tied to the attempt before anything is sent: a restart finds it.
         if let Err(e) = shared.store.attempt_call(id.clone(), call_id.clone(), now).await {
             tracing::error!(error = %e, "attempt's call not stored; not dialled");
+            let ended = crate::storage::EndedDial {
+                ended_at: crate::storage::timestamp(Utc::now()),
+                closed: "not dialled: the attempt was not this server's".into(),
+                summary: serde_json::json!({}),
+            };
+            if let Err(e) = shared.store.dial_result(call_id, "failed".into(), Some(ended)).await {
+                tracing::error!(error = %e, "undialled call not ended");
+            }
             return self.release(&id, "store_error").await;
         }
         tracing::info!(call = %call_id, customer = %attempt.customer_id, "dialling the attempt");

@@ -11,6 +11,7 @@ pub mod driver;
 pub mod engines;
 pub mod http_client;
 pub mod metrics;
+pub mod pg_cluster;
 pub mod recording;
 pub mod rtp;
 pub mod serve;

@@ -119,9 +119,11 @@ impl Shared {
         let flows = load_flows(&prompts.join("flows"))?;
         let classifier = Arc::new(Mutex::new(IntentClassifier::load(models, &prompts.join("intents.toml"))?));
         let url = cfg.storage_url(config_dir).map_err(ServeError::StorageUrl)?;
-        let store = storage::open(&url).await?;
-        // One server owns a store: a call still live in it was cut off by a kill or a crash.
-        // (Several servers on one PostgreSQL store will need calls owned per instance.)
+        let node = cfg.node();
+        tracing::info!(node = %node.name, "store node");
+        let store = storage::open(&url, node).await?;
+        // A call of this node still live in the store was cut off by a kill or a crash
+        // (other nodes' calls are theirs; the campaign dialer takes over a dead node's).
         let closed = "the server stopped before the call ended".to_string();
         let swept = store.end_interrupted(timestamp(chrono::Utc::now()), closed).await?;
         if swept > 0 {

@@ -55,6 +55,7 @@ pub struct Campaign {
     pub trunks: Vec<String>,
     /// How often the dialer looks for due attempts and the outbox for due deliveries.
     pub tick: String,
+    pub lease: String,
     pub webhook_url: String,
     pub webhook_secret: String,
     /// Win-back offers by last order category (`default` for the rest).
@@ -100,6 +101,12 @@ impl Campaign {
         parse_duration(&self.tick).unwrap_or(std::time::Duration::from_secs(1))
     }
 
+    /// [`Campaign::lease`] (validated at load).
+    pub fn lease(&self) -> chrono::Duration {
+        let lease = parse_duration(&self.lease).unwrap_or(std::time::Duration::from_secs(30));
+        chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30))
+    }
+
     fn validate(&self) -> Result<(), (&'static str, String)> {
         crate::campaign::window::Hours::parse(&self.window).map_err(|e| ("campaign.window", e))?;
         for name in self.flow_windows.keys() {
@@ -121,6 +128,10 @@ impl Campaign {
         let tick = parse_duration(&self.tick).map_err(|e| ("campaign.tick", e))?;
         if tick.is_zero() || tick > std::time::Duration::from_secs(60) {
             return Err(("campaign.tick", format!("{:?}: between 1 ms and 60 s", self.tick)));
+        }
+        let lease = parse_duration(&self.lease).map_err(|e| ("campaign.lease", e))?;
+        if lease < tick * 3 {
+            return Err(("campaign.lease", format!("{:?}: at least three ticks ({:?})", self.lease, tick * 3)));
         }
         if !self.webhook_url.is_empty() && !self.webhook_url.starts_with("http://") {
             return Err(("campaign.webhook_url", format!("{:?}: an http:// URL", self.webhook_url)));
@@ -262,6 +273,7 @@ pub struct Http {
 #[serde(deny_unknown_fields)]
 pub struct Storage {
     pub url: String,
+    pub node: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -529,6 +541,18 @@ impl Config {
         Err(format!("{url:?} is neither sqlite://PATH nor postgres://..."))
     }
 
+    /// This server's name in the store: `storage.node`, else HOSTNAME:HTTP_PORT.
+    pub fn node(&self) -> crate::storage::Node {
+        let name = if self.storage.node.is_empty() {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
+            let port = self.http.listen.rsplit(':').next().unwrap_or("");
+            format!("{}:{port}", host.trim())
+        } else {
+            self.storage.node.clone()
+        };
+        crate::storage::Node { name, lease: self.campaign.lease() }
+    }
+
     /// The effective settings as TOML (`voxline config check` prints them).
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("config serialises")
@@ -714,6 +738,7 @@ mod tests {
             .unwrap_err()
             .contains("campaign.webhook_url"));
         assert!(load("tick = \"0s\"").unwrap_err().contains("campaign.tick"));
+        assert!(load("tick = \"1s\"\nlease = \"2s\"").unwrap_err().contains("campaign.lease"));
         std::fs::remove_dir_all(&dir).ok();
     }
 

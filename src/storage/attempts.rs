@@ -8,7 +8,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::{json, Value};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::{timestamp, StoreError, StoreResult};
 use crate::campaign::crm::events::{self, Change};
@@ -53,11 +53,23 @@ CREATE TABLE decisions (
 /// Outcomes that end a flow for its subject.
 const FINAL: &str = "('confirmed', 'cancelled', 'rescheduled', 'declined', 'interested', 'acknowledged')";
 
+/// A yes/no column: `EXISTS (..)` is a boolean on PostgreSQL and an integer on SQLite,
+/// as are the stored 0/1 flags.
+pub(super) fn flag<I: sqlx::ColumnIndex<sqlx::any::AnyRow> + Copy>(
+    r: &sqlx::any::AnyRow,
+    column: I,
+) -> StoreResult<bool> {
+    match r.try_get::<bool, _>(column) {
+        Ok(b) => Ok(b),
+        Err(_) => Ok(r.try_get::<i64, _>(column)? != 0),
+    }
+}
+
 fn time(text: &str) -> StoreResult<DateTime<Utc>> {
     crate::campaign::crm::fields::time(text).map_err(StoreError::Corrupt)
 }
 
-async fn any(db: &mut SqliteConnection, sql: &str, binds: &[&str]) -> StoreResult<bool> {
+async fn any(db: &mut AnyConnection, sql: &str, binds: &[&str]) -> StoreResult<bool> {
     let mut q = sqlx::query(sql);
     for b in binds {
         q = q.bind(*b);
@@ -68,7 +80,7 @@ async fn any(db: &mut SqliteConnection, sql: &str, binds: &[&str]) -> StoreResul
 /// What the policy needs to know of a customer, for an attempt at `subject` in `flow`:
 /// one query (the policy runs twice per attempt, and a campaign decides millions).
 async fn customer_state(
-    db: &mut SqliteConnection,
+    db: &mut AnyConnection,
     customer_id: &str,
     flow: Flow,
     subject: &str,
@@ -80,16 +92,16 @@ async fn customer_state(
         "SELECT c.timezone, c.opted_out, \
          (SELECT MAX(closed_at) FROM returns WHERE customer_id = c.id) AS return_closed, \
          (SELECT group_concat(flow) FROM (SELECT DISTINCT flow FROM attempts WHERE customer_id = c.id \
-            AND state = 'queued' AND flow <> $2 AND COALESCE(scheduled_at, '') <= $4)) AS due_flows, \
+            AND state = 'queued' AND flow <> $2 AND COALESCE(scheduled_at, '') <= $4) AS f) AS due_flows, \
          EXISTS (SELECT 1 FROM attempts a JOIN customers p ON p.id = a.customer_id \
             WHERE p.phone = c.phone AND a.outcome = 'wrong_number') AS wrong_number, \
          EXISTS (SELECT 1 FROM tickets WHERE customer_id = c.id AND status IN ('open', 'pending')) AS open_ticket, \
          EXISTS (SELECT 1 FROM attempts WHERE customer_id = c.id AND state IN ('dialing', 'ringing', 'answered')) \
             AS in_progress, \
          (SELECT group_concat(dialed_at) FROM (SELECT dialed_at FROM attempts WHERE customer_id = c.id \
-            AND dialed_at IS NOT NULL AND dialed_at >= $5 ORDER BY dialed_at)) AS dials, \
+            AND dialed_at IS NOT NULL AND dialed_at >= $5 ORDER BY dialed_at) AS d) AS dials, \
          (SELECT group_concat(dialed_at) FROM (SELECT dialed_at FROM attempts WHERE flow = $2 AND subject_id = $3 \
-            AND dialed_at IS NOT NULL ORDER BY dialed_at)) AS subject_dials, \
+            AND dialed_at IS NOT NULL ORDER BY dialed_at) AS d) AS subject_dials, \
          (SELECT COUNT(*) FROM attempts WHERE flow = $2 AND subject_id = $3 AND result = 'failed') AS failures, \
          EXISTS (SELECT 1 FROM attempts WHERE flow = $2 AND subject_id = $3 AND outcome IN {FINAL}) AS responded, \
          EXISTS (SELECT 1 FROM returns WHERE customer_id = c.id AND closed_at IS NULL \
@@ -113,8 +125,13 @@ async fn customer_state(
         let text: Option<String> = r.try_get(name)?;
         Ok(text.map(|t| t.split(',').map(String::from).collect()).unwrap_or_default())
     };
-    let times = |name: &str| -> StoreResult<Vec<DateTime<Utc>>> { list(name)?.iter().map(|t| time(t)).collect() };
-    let flag = |name: &str| -> StoreResult<bool> { Ok(r.try_get::<i64, _>(name)? != 0) };
+    // Sorted here: an aggregate's order is the inner query's on SQLite, not promised on PostgreSQL.
+    let times = |name: &str| -> StoreResult<Vec<DateTime<Utc>>> {
+        let mut times = list(name)?.iter().map(|t| time(t)).collect::<StoreResult<Vec<_>>>()?;
+        times.sort();
+        Ok(times)
+    };
+    let flag = |name: &str| flag(&r, name);
     let zone: String = r.try_get("timezone")?;
     let closed: Option<String> = r.try_get("return_closed")?;
     Ok(Some(policy::Customer {
@@ -138,7 +155,7 @@ async fn customer_state(
 /// dispatch (cancelled, shipped, delivered) or whose delivery failed (the delivery
 /// retry call takes over); a failed delivery since done or its order cancelled; a
 /// return closed, cancelled or refunded.
-async fn subject_over(db: &mut SqliteConnection, flow: Flow, subject: &str) -> StoreResult<bool> {
+async fn subject_over(db: &mut AnyConnection, flow: Flow, subject: &str) -> StoreResult<bool> {
     let sql = match flow {
         Flow::Cod => {
             "SELECT 1 FROM orders o LEFT JOIN deliveries d ON d.order_id = o.id WHERE o.id = $1 \
@@ -175,7 +192,7 @@ fn next_check(p: &crate::campaign::schedule::Plan, now: DateTime<Utc>) -> Option
 /// Appends decisions to an attempt's record; a lone decision that repeats the last one
 /// recorded (an attempt still waiting for the same reason) is not written again.
 async fn record(
-    db: &mut SqliteConnection,
+    db: &mut AnyConnection,
     attempt_id: &str,
     steps: &[crate::campaign::schedule::Step],
 ) -> StoreResult<()> {
@@ -228,7 +245,7 @@ fn due_of(rules: &Rules, tz: Tz, event: &events::Event, now: DateTime<Utc>) -> O
 
 /// Schedules the triggers of every event not yet scheduled, each in its own transaction.
 /// Returns the attempts created.
-pub(super) async fn schedule_pending(pool: &sqlx::SqlitePool, rules: &Rules, now: DateTime<Utc>) -> StoreResult<u64> {
+pub(super) async fn schedule_pending(pool: &sqlx::AnyPool, rules: &Rules, now: DateTime<Utc>) -> StoreResult<u64> {
     let pending: Vec<(String, String)> =
         sqlx::query_as("SELECT id, body FROM events WHERE scheduled = 0 ORDER BY at, id").fetch_all(pool).await?;
     let mut created = 0;
@@ -250,7 +267,7 @@ pub(super) async fn schedule_pending(pool: &sqlx::SqlitePool, rules: &Rules, now
 }
 
 async fn schedule_event(
-    db: &mut SqliteConnection,
+    db: &mut AnyConnection,
     rules: &Rules,
     event: &events::Event,
     now: DateTime<Utc>,
@@ -276,7 +293,7 @@ async fn schedule_event(
 
 /// Every attempt of a customer not yet dialled (queued, waiting, blocked, superseded),
 /// with the rules that allowed or stopped it.
-pub(super) async fn why(pool: &sqlx::SqlitePool, customer_id: &str) -> StoreResult<Vec<Value>> {
+pub(super) async fn why(pool: &sqlx::AnyPool, customer_id: &str) -> StoreResult<Vec<Value>> {
     let rows = sqlx::query(
         "SELECT id, flow, subject_id, attempt_no, trigger, state, not_before, deadline, expires, scheduled_at, context \
          FROM attempts WHERE customer_id = $1 AND state IN ('queued', 'waiting', 'blocked', 'superseded') \
@@ -314,7 +331,7 @@ pub(super) async fn why(pool: &sqlx::SqlitePool, customer_id: &str) -> StoreResu
 /// Inserts an attempt for `due` as the policy plans it; false when the flow, subject and
 /// attempt number already have one.
 async fn insert_attempt(
-    db: &mut SqliteConnection,
+    db: &mut AnyConnection,
     rules: &Rules,
     due: &Due,
     context: Value,
@@ -325,7 +342,7 @@ async fn insert_attempt(
 
 /// Inserts attempt `number.0` (a requested callback when `number.1`) for `due`.
 async fn insert_numbered(
-    db: &mut SqliteConnection,
+    db: &mut AnyConnection,
     rules: &Rules,
     due: &Due,
     number: (u32, bool),
@@ -369,7 +386,7 @@ async fn insert_numbered(
 /// The win-back run at `now`, in one transaction: every customer not opted out whose
 /// last order is 60 to 90 days old gets a `winback` attempt (once: the subject is the
 /// customer), with the segment and last category as its context.
-pub(super) async fn schedule_winback(pool: &sqlx::SqlitePool, rules: &Rules, now: DateTime<Utc>) -> StoreResult<u64> {
+pub(super) async fn schedule_winback(pool: &sqlx::AnyPool, rules: &Rules, now: DateTime<Utc>) -> StoreResult<u64> {
     // A day's margin either side: the exact age is counted in each customer's local dates.
     let (from, to) = (timestamp(now - chrono::Duration::days(92)), timestamp(now - chrono::Duration::days(58)));
     let rows = sqlx::query(
@@ -393,7 +410,7 @@ pub(super) async fn schedule_winback(pool: &sqlx::SqlitePool, rules: &Rules, now
             placed_at: time(&r.try_get::<String, _>(2)?)?,
             status: r.try_get(3)?,
             category: r.try_get(4)?,
-            returned: r.try_get::<i64, _>(5)? != 0,
+            returned: flag(&r, 5)?,
         });
     }
     let mut tx = pool.begin().await?;
@@ -430,7 +447,8 @@ const PRIORITY: &str = "CASE flow WHEN 'delivery_retry' THEN 0 WHEN 'cod' THEN 1
 /// and is returned; the others record their new decision: queued for later, waiting or
 /// blocked.
 pub(super) async fn claim_due(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
+    node: &super::sql::Node,
     rules: &Rules,
     now: DateTime<Utc>,
     limit: u32,
@@ -468,6 +486,9 @@ pub(super) async fn claim_due(
         };
         let attempt_no = r.try_get::<i64, _>("attempt_no")? as u32;
         let mut tx = pool.begin().await?;
+        if !lock_for_claim(&mut tx, &due.customer_id, &id).await? {
+            continue;
+        }
         let Some(customer) = customer_state(&mut tx, &due.customer_id, flow, &due.subject_id, now).await? else {
             continue;
         };
@@ -476,13 +497,15 @@ pub(super) async fn claim_due(
         let state = if dial_now { "dialing" } else { p.state.name() };
         // Only from the state it was read in: what another claimer took meanwhile is left alone.
         let set = sqlx::query(
-            "UPDATE attempts SET state = $1, scheduled_at = $2, dialed_at = CASE WHEN $3 = 1 THEN $4 ELSE dialed_at END \
-             WHERE id = $5 AND state IN ('queued', 'waiting')",
+            "UPDATE attempts SET state = $1, scheduled_at = $2, dialed_at = CASE WHEN $3 = 1 THEN $4 ELSE dialed_at END, \
+             node = $5, lease_until = $6 WHERE id = $7 AND state IN ('queued', 'waiting')",
         )
         .bind(state)
         .bind(next_check(&p, now).map(timestamp))
         .bind(dial_now as i64)
         .bind(timestamp(now))
+        .bind(&node.name)
+        .bind(timestamp(now + node.lease))
         .bind(&id)
         .execute(&mut *tx)
         .await?;
@@ -510,11 +533,34 @@ pub(super) async fn claim_due(
     Ok(claimed)
 }
 
+/// On PostgreSQL, locks the customer (one node decides for a customer at a time, so two
+/// nodes never dial one customer at once) and then the attempt, unless another node holds
+/// it or took it meanwhile: then false, and it is left to that node. SQLite has one
+/// writer at a time already.
+async fn lock_for_claim(db: &mut AnyConnection, customer_id: &str, attempt_id: &str) -> StoreResult<bool> {
+    let dialect = super::dialect::Dialect::of(db);
+    if dialect == super::dialect::Dialect::Sqlite {
+        return Ok(true);
+    }
+    sqlx::query(&format!("SELECT id FROM customers WHERE id = $1 {}", dialect.for_update()))
+        .bind(customer_id)
+        .execute(&mut *db)
+        .await?;
+    let free = sqlx::query(&format!(
+        "SELECT id FROM attempts WHERE id = $1 AND state IN ('queued', 'waiting') {}",
+        dialect.skip_locked()
+    ))
+    .bind(attempt_id)
+    .fetch_optional(&mut *db)
+    .await?;
+    Ok(free.is_some())
+}
+
 /// The due rows taken in turn from each flow (in priority order), so that one flow's
 /// backlog never starves the others of dialer places; within a flow, oldest first.
 /// (One customer's several due flows are ordered by the policy, not here.)
-fn fair(rows: Vec<sqlx::sqlite::SqliteRow>) -> StoreResult<Vec<sqlx::sqlite::SqliteRow>> {
-    let mut by_flow: Vec<(String, std::collections::VecDeque<sqlx::sqlite::SqliteRow>)> = Vec::new();
+fn fair(rows: Vec<sqlx::any::AnyRow>) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+    let mut by_flow: Vec<(String, std::collections::VecDeque<sqlx::any::AnyRow>)> = Vec::new();
     for r in rows {
         let flow: String = r.try_get("flow")?;
         match by_flow.iter_mut().find(|(f, _)| *f == flow) {
@@ -535,7 +581,7 @@ fn fair(rows: Vec<sqlx::sqlite::SqliteRow>) -> StoreResult<Vec<sqlx::sqlite::Sql
 /// `completed`, its outbox record, and the attempt that follows it (a retry or a requested callback), planned
 /// by the policy.
 pub(super) async fn finish_attempt(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     rules: &Rules,
     attempt_id: &str,
     ended: crate::campaign::retry::DialResult,
@@ -652,7 +698,7 @@ CREATE INDEX outbox_due ON outbox (delivered_at, next_try_at);
 /// The outbox record of an ended attempt, in the caller's transaction.
 #[allow(clippy::too_many_arguments)]
 async fn enqueue_outcome(
-    db: &mut SqliteConnection,
+    db: &mut AnyConnection,
     attempt_id: &str,
     customer_id: &str,
     flow: Flow,
@@ -689,7 +735,7 @@ async fn enqueue_outcome(
 
 /// Every deferral and block recorded, in time order: (at, customer, flow, subject,
 /// decision, rule, until).
-pub(super) async fn decision_log(pool: &sqlx::SqlitePool) -> StoreResult<Vec<Value>> {
+pub(super) async fn decision_log(pool: &sqlx::AnyPool) -> StoreResult<Vec<Value>> {
     type Row = (String, String, String, String, String, Option<String>, Option<String>);
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT d.at, a.customer_id, a.flow, a.subject_id, d.decision, d.rule, d.until FROM decisions d \
@@ -708,15 +754,13 @@ pub(super) async fn decision_log(pool: &sqlx::SqlitePool) -> StoreResult<Vec<Val
 }
 
 /// How many decisions were recorded, all kinds.
-pub(super) async fn decision_count(pool: &sqlx::SqlitePool) -> StoreResult<u64> {
+pub(super) async fn decision_count(pool: &sqlx::AnyPool) -> StoreResult<u64> {
     Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM decisions").fetch_one(pool).await? as u64)
 }
 
 /// The next moment an attempt is due to be dialled or decided again, and the next
 /// outcome delivery try.
-pub(super) async fn next_wakeup(
-    pool: &sqlx::SqlitePool,
-) -> StoreResult<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+pub(super) async fn next_wakeup(pool: &sqlx::AnyPool) -> StoreResult<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
     let attempt: Option<String> =
         sqlx::query_scalar("SELECT MIN(scheduled_at) FROM attempts WHERE state IN ('queued', 'waiting')")
             .fetch_one(pool)
@@ -729,24 +773,40 @@ pub(super) async fn next_wakeup(
 /// Outbox records not yet delivered whose next try is due, oldest first: (attempt id,
 /// body, tries so far).
 pub(super) async fn outbox_due(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
+    node: &super::sql::Node,
     now: DateTime<Utc>,
     limit: u32,
 ) -> StoreResult<Vec<(String, String, u32)>> {
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
         "SELECT attempt_id, body, tries FROM outbox WHERE delivered_at IS NULL AND next_try_at <= $1 \
-         ORDER BY created_at LIMIT $2",
-    )
+         AND (held_until IS NULL OR held_until < $1 OR held_by = $3) ORDER BY created_at LIMIT $2 {}",
+        super::dialect::Dialect::of(&tx).skip_locked()
+    ))
     .bind(timestamp(now))
     .bind(limit as i64)
-    .fetch_all(pool)
+    .bind(&node.name)
+    .fetch_all(&mut *tx)
     .await?;
+    // Held for this try (other nodes leave them alone) until the lease runs out: a node
+    // that dies mid-delivery has its records tried again by another, or by itself at
+    // its restart.
+    for (id, _, _) in &rows {
+        sqlx::query("UPDATE outbox SET held_by = $1, held_until = $2 WHERE attempt_id = $3")
+            .bind(&node.name)
+            .bind(timestamp(now + node.lease))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
     Ok(rows.into_iter().map(|(id, body, tries)| (id, body, tries as u32)).collect())
 }
 
 /// A delivery try's result: delivered, or the error and when to try again.
 pub(super) async fn outbox_tried(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     attempt_id: &str,
     error: Option<&str>,
     now: DateTime<Utc>,
@@ -759,7 +819,8 @@ pub(super) async fn outbox_tried(
     match error {
         None => {
             sqlx::query(
-                "UPDATE outbox SET tries = tries + 1, delivered_at = $1, last_error = NULL WHERE attempt_id = $2",
+                "UPDATE outbox SET tries = tries + 1, delivered_at = $1, last_error = NULL, held_by = NULL, \
+                 held_until = NULL WHERE attempt_id = $2",
             )
             .bind(timestamp(now))
             .bind(attempt_id)
@@ -768,12 +829,15 @@ pub(super) async fn outbox_tried(
         }
         Some(e) => {
             let next = now + crate::campaign::outbox::backoff(tries as u32);
-            sqlx::query("UPDATE outbox SET tries = tries + 1, next_try_at = $1, last_error = $2 WHERE attempt_id = $3")
-                .bind(timestamp(next))
-                .bind(e)
-                .bind(attempt_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE outbox SET tries = tries + 1, next_try_at = $1, last_error = $2, held_by = NULL, \
+                 held_until = NULL WHERE attempt_id = $3",
+            )
+            .bind(timestamp(next))
+            .bind(e)
+            .bind(attempt_id)
+            .execute(&mut *tx)
+            .await?;
         }
     }
     tx.commit().await?;

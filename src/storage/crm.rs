@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::{timestamp, StoreResult};
 use crate::campaign::crm::events::{Change, Event};
@@ -115,11 +115,11 @@ pub(super) fn select_one(kind: Kind) -> &'static str {
     }
 }
 
-async fn exists(db: &mut SqliteConnection, kind: Kind, id: &str) -> StoreResult<bool> {
+async fn exists(db: &mut AnyConnection, kind: Kind, id: &str) -> StoreResult<bool> {
     Ok(sqlx::query(select_one(kind)).bind(id).fetch_optional(&mut *db).await?.is_some())
 }
 
-async fn order_customer(db: &mut SqliteConnection, order_id: &str) -> StoreResult<Option<String>> {
+async fn order_customer(db: &mut AnyConnection, order_id: &str) -> StoreResult<Option<String>> {
     Ok(sqlx::query_scalar("SELECT customer_id FROM orders WHERE id = $1").bind(order_id).fetch_optional(db).await?)
 }
 
@@ -149,7 +149,7 @@ fn refuse(field: &'static str, reason: String) -> Result<bool, Refusal> {
 /// Each writer upserts one row after checking its references; `Ok(existed)`.
 type Wrote = StoreResult<Result<bool, Refusal>>;
 
-async fn write_customer(db: &mut SqliteConnection, c: &Customer, now: &str) -> Wrote {
+async fn write_customer(db: &mut AnyConnection, c: &Customer, now: &str) -> Wrote {
     let existed = exists(db, Kind::Customers, &c.id).await?;
     sqlx::query(
         "INSERT INTO customers (id, name, phone, timezone, language, opted_out, extra, updated_at) \
@@ -171,7 +171,7 @@ async fn write_customer(db: &mut SqliteConnection, c: &Customer, now: &str) -> W
     Ok(Ok(existed))
 }
 
-async fn write_order(db: &mut SqliteConnection, o: &Order, now: &str) -> Wrote {
+async fn write_order(db: &mut AnyConnection, o: &Order, now: &str) -> Wrote {
     if !exists(db, Kind::Customers, &o.customer_id).await? {
         return Ok(refuse("customer_id", format!("unknown customer {:?}", o.customer_id)));
     }
@@ -204,7 +204,7 @@ async fn write_order(db: &mut SqliteConnection, o: &Order, now: &str) -> Wrote {
 }
 
 /// The order must exist and be `customer_id`'s.
-async fn owned_order(db: &mut SqliteConnection, order_id: &str, customer_id: Option<&str>) -> Wrote {
+async fn owned_order(db: &mut AnyConnection, order_id: &str, customer_id: Option<&str>) -> Wrote {
     match order_customer(db, order_id).await? {
         None => Ok(refuse("order_id", format!("unknown order {order_id:?}"))),
         Some(owner) if customer_id.is_some_and(|c| c != owner) => Ok(refuse(
@@ -215,7 +215,7 @@ async fn owned_order(db: &mut SqliteConnection, order_id: &str, customer_id: Opt
     }
 }
 
-async fn write_return(db: &mut SqliteConnection, r: &Return, now: &str) -> Wrote {
+async fn write_return(db: &mut AnyConnection, r: &Return, now: &str) -> Wrote {
     if let Err(refusal) = owned_order(db, &r.order_id, Some(&r.customer_id)).await? {
         return Ok(Err(refusal));
     }
@@ -249,7 +249,7 @@ async fn write_return(db: &mut SqliteConnection, r: &Return, now: &str) -> Wrote
     Ok(Ok(existed))
 }
 
-async fn write_delivery(db: &mut SqliteConnection, d: &Delivery, customer_id: Option<&str>, now: &str) -> Wrote {
+async fn write_delivery(db: &mut AnyConnection, d: &Delivery, customer_id: Option<&str>, now: &str) -> Wrote {
     if let Err(refusal) = owned_order(db, &d.order_id, customer_id).await? {
         return Ok(Err(refusal));
     }
@@ -272,7 +272,7 @@ async fn write_delivery(db: &mut SqliteConnection, d: &Delivery, customer_id: Op
     Ok(Ok(existed))
 }
 
-async fn write_ticket(db: &mut SqliteConnection, t: &Ticket, now: &str) -> Wrote {
+async fn write_ticket(db: &mut AnyConnection, t: &Ticket, now: &str) -> Wrote {
     if !exists(db, Kind::Customers, &t.customer_id).await? {
         return Ok(refuse("customer_id", format!("unknown customer {:?}", t.customer_id)));
     }
@@ -310,7 +310,7 @@ fn tally(
 }
 
 /// Writes a batch in the caller's transaction, kinds in reference order.
-pub(super) async fn import(db: &mut SqliteConnection, mut batch: Batch, now: String) -> StoreResult<ImportReport> {
+pub(super) async fn import(db: &mut AnyConnection, mut batch: Batch, now: String) -> StoreResult<ImportReport> {
     let mut imported: BTreeMap<Kind, Written> = BTreeMap::new();
     for line in std::mem::take(&mut batch.customers) {
         let wrote = write_customer(db, &line.row, &now).await?;
@@ -345,7 +345,7 @@ pub enum Applied {
 }
 
 /// An update of one row that must exist and be the customer's.
-async fn update(db: &mut SqliteConnection, sql: &str, binds: &[Option<&str>]) -> StoreResult<bool> {
+async fn update(db: &mut AnyConnection, sql: &str, binds: &[Option<&str>]) -> StoreResult<bool> {
     let mut q = sqlx::query(sql);
     for b in binds {
         q = q.bind(*b);
@@ -356,7 +356,7 @@ async fn update(db: &mut SqliteConnection, sql: &str, binds: &[Option<&str>]) ->
 /// Stores the event and applies its change, in the caller's transaction; `Err` refusals
 /// leave the caller to roll back, so the event can be re-sent once its subject exists.
 pub(super) async fn apply_event(
-    db: &mut SqliteConnection,
+    db: &mut AnyConnection,
     e: &Event,
     body: &str,
     now: &str,

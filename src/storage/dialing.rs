@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::{timestamp, StoreError, StoreResult};
 
@@ -30,7 +30,7 @@ CREATE TABLE flow_pauses (
 
 /// Appends a transition to an attempt's history, in the caller's transaction.
 pub(super) async fn transition(
-    db: &mut SqliteConnection,
+    db: &mut AnyConnection,
     attempt_id: &str,
     state: &str,
     at: DateTime<Utc>,
@@ -50,7 +50,7 @@ pub(super) async fn transition(
 /// Appends one dialer decision (`dialed`, or `deferred` by `rule` until `at`), in the
 /// caller's transaction.
 async fn note(
-    db: &mut SqliteConnection,
+    db: &mut AnyConnection,
     attempt_id: &str,
     decision: &str,
     rule: Option<&str>,
@@ -73,7 +73,7 @@ async fn note(
 
 /// Attempts of the customer waiting on data are decided again at `at` (their data
 /// changed, or their call ended), in the caller's transaction.
-pub(super) async fn wake_waiting(db: &mut SqliteConnection, customer_id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+pub(super) async fn wake_waiting(db: &mut AnyConnection, customer_id: &str, at: DateTime<Utc>) -> StoreResult<()> {
     sqlx::query("UPDATE attempts SET scheduled_at = $1 WHERE customer_id = $2 AND state = 'waiting'")
         .bind(timestamp(at))
         .bind(customer_id)
@@ -82,19 +82,24 @@ pub(super) async fn wake_waiting(db: &mut SqliteConnection, customer_id: &str, a
     Ok(())
 }
 
-/// The call placed for a claimed attempt (before it is dialled, so a restart finds it).
+/// The call placed for a claimed attempt (before it is dialled, so a restart finds it),
+/// if this node still holds the attempt: an error otherwise, and the call is not dialled.
 pub(super) async fn attempt_call(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
+    node: &str,
     attempt_id: &str,
     call_id: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let mut tx = pool.begin().await?;
-    let set = sqlx::query("UPDATE attempts SET call_id = $1 WHERE id = $2 AND state = 'dialing' AND call_id IS NULL")
-        .bind(call_id)
-        .bind(attempt_id)
-        .execute(&mut *tx)
-        .await?;
+    let set = sqlx::query(
+        "UPDATE attempts SET call_id = $1 WHERE id = $2 AND state = 'dialing' AND call_id IS NULL AND node = $3",
+    )
+    .bind(call_id)
+    .bind(attempt_id)
+    .bind(node)
+    .execute(&mut *tx)
+    .await?;
     if set.rows_affected() != 1 {
         return Err(StoreError::Corrupt(format!("attempt {attempt_id:?} is not waiting for its call")));
     }
@@ -106,7 +111,7 @@ pub(super) async fn attempt_call(
 /// A dial's progress: `ringing`, then `answered`. Only forward: a late `ringing` after
 /// the answer changes nothing. Returns whether it changed.
 pub(super) async fn attempt_progress(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     attempt_id: &str,
     state: &str,
     now: DateTime<Utc>,
@@ -134,7 +139,8 @@ pub(super) async fn attempt_progress(
 /// A claimed attempt that was never dialled (its trunk had no room, its context did not
 /// fit the flow): queued again at `now`, its dial undone, the reason recorded.
 pub(super) async fn release_attempt(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
+    node: &str,
     attempt_id: &str,
     rule: &str,
     now: DateTime<Utc>,
@@ -142,10 +148,11 @@ pub(super) async fn release_attempt(
     let mut tx = pool.begin().await?;
     let released = sqlx::query(
         "UPDATE attempts SET state = 'queued', scheduled_at = $1, dialed_at = NULL \
-         WHERE id = $2 AND state = 'dialing' AND call_id IS NULL",
+         WHERE id = $2 AND state = 'dialing' AND call_id IS NULL AND node = $3",
     )
     .bind(timestamp(now))
     .bind(attempt_id)
+    .bind(node)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -157,22 +164,7 @@ pub(super) async fn release_attempt(
     Ok(())
 }
 
-/// Attempts on the dialer (dialing, ringing, answered): (attempt id, its call's id, if
-/// one was placed). At start these are what a stopped process left.
-pub(super) async fn on_the_dialer(pool: &sqlx::SqlitePool) -> StoreResult<Vec<(String, Option<String>)>> {
-    Ok(sqlx::query_as(
-        "SELECT id, call_id FROM attempts WHERE state IN ('dialing', 'ringing', 'answered') ORDER BY dialed_at, id",
-    )
-    .fetch_all(pool)
-    .await?)
-}
-
-pub(super) async fn set_paused(
-    pool: &sqlx::SqlitePool,
-    flow: &str,
-    paused: bool,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
+pub(super) async fn set_paused(pool: &sqlx::AnyPool, flow: &str, paused: bool, now: DateTime<Utc>) -> StoreResult<()> {
     if paused {
         sqlx::query("INSERT INTO flow_pauses (flow, paused_at) VALUES ($1, $2) ON CONFLICT (flow) DO NOTHING")
             .bind(flow)
@@ -186,7 +178,7 @@ pub(super) async fn set_paused(
 }
 
 /// Paused flows and since when.
-pub(super) async fn paused(pool: &sqlx::SqlitePool) -> StoreResult<Vec<(String, String)>> {
+pub(super) async fn paused(pool: &sqlx::AnyPool) -> StoreResult<Vec<(String, String)>> {
     Ok(sqlx::query_as("SELECT flow, paused_at FROM flow_pauses ORDER BY flow").fetch_all(pool).await?)
 }
 
@@ -202,7 +194,7 @@ pub struct AttemptFilter {
 const ATTEMPT_COLUMNS: &str = "id, customer_id, flow, subject_id, attempt_no, trigger, state, not_before, deadline, \
      expires, scheduled_at, dialed_at, result, outcome, call_id, created_at";
 
-fn attempt_json(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Value> {
+fn attempt_json(r: &sqlx::any::AnyRow) -> StoreResult<Value> {
     let text = |name: &str| r.try_get::<Option<String>, _>(name);
     Ok(json!({
         "attempt_id": text("id")?, "customer_id": text("customer_id")?, "flow": text("flow")?,
@@ -215,7 +207,7 @@ fn attempt_json(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Value> {
 }
 
 /// Attempts, newest first, as the filter asks (at most 1000).
-pub(super) async fn list(pool: &sqlx::SqlitePool, filter: &AttemptFilter) -> StoreResult<Vec<Value>> {
+pub(super) async fn list(pool: &sqlx::AnyPool, filter: &AttemptFilter) -> StoreResult<Vec<Value>> {
     let rows = sqlx::query(&format!(
         "SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE ($1 IS NULL OR flow = $1) AND ($2 IS NULL OR state = $2) \
          AND ($3 IS NULL OR customer_id = $3) ORDER BY created_at DESC, id LIMIT $4"
@@ -230,7 +222,7 @@ pub(super) async fn list(pool: &sqlx::SqlitePool, filter: &AttemptFilter) -> Sto
 }
 
 /// One attempt with its transitions and decisions.
-pub(super) async fn show(pool: &sqlx::SqlitePool, id: &str) -> StoreResult<Option<Value>> {
+pub(super) async fn show(pool: &sqlx::AnyPool, id: &str) -> StoreResult<Option<Value>> {
     let Some(r) = sqlx::query(&format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
@@ -259,7 +251,7 @@ pub(super) async fn show(pool: &sqlx::SqlitePool, id: &str) -> StoreResult<Optio
 
 /// Counts by flow: attempts by state, ended attempts by result and by outcome, outbox
 /// records delivered and waiting.
-pub(super) async fn stats(pool: &sqlx::SqlitePool) -> StoreResult<Value> {
+pub(super) async fn stats(pool: &sqlx::AnyPool) -> StoreResult<Value> {
     let mut flows = serde_json::Map::new();
     let mut add = |flow: String, group: &str, key: String, n: i64| {
         let entry = flows.entry(flow).or_insert_with(|| json!({"states": {}, "results": {}, "outcomes": {}}));
@@ -277,8 +269,8 @@ pub(super) async fn stats(pool: &sqlx::SqlitePool) -> StoreResult<Value> {
         }
     }
     let (delivered, waiting, dissatisfied): (i64, i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(delivered_at IS NOT NULL), 0), COALESCE(SUM(delivered_at IS NULL), 0), \
-         COALESCE(SUM(dissatisfied), 0) FROM outbox",
+        "SELECT COUNT(delivered_at), COUNT(*) - COUNT(delivered_at), \
+         CAST(COALESCE(SUM(dissatisfied), 0) AS BIGINT) FROM outbox",
     )
     .fetch_one(pool)
     .await?;

@@ -5,20 +5,23 @@
 
 mod attempts;
 mod crm;
+mod dialect;
 mod dialing;
+mod leases;
 mod records;
-mod sqlite;
+mod sql;
 
 use futures_util::future::BoxFuture;
 
 pub use crate::server::config::StorageUrl;
 pub use attempts::Claimed;
 pub use crm::{Applied, ImportReport, Refusal, Written};
+pub use dialect::Dialect;
 pub use dialing::AttemptFilter;
 pub use records::{
     CallFilter, CallRecord, CallState, CallSummaryRow, EndedCall, EndedDial, LiveCall, NewCall, StoredLine,
 };
-pub use sqlite::SqliteStore;
+pub use sql::{Node, SqlStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,8 +57,8 @@ pub trait Store: Send + Sync {
     /// How dialling went (`answered`, `busy`, `no_answer`, ...). With `ended`, the call
     /// never got media: it ends here, `summary` saying what the dial saw.
     fn dial_result(&self, id: String, result: String, ended: Option<EndedDial>) -> BoxFuture<'_, StoreResult<()>>;
-    /// Ends every call still `live` or `ringing`: at startup, what a previous process left when it was
-    /// killed. They keep no outcome; `closed` says why. Returns how many.
+    /// Ends every call of this node still `live` or `ringing`: at startup, what its previous process left
+    /// when it was killed. They keep no outcome; `closed` says why. Returns how many.
     fn end_interrupted(&self, ended_at: String, closed: String) -> BoxFuture<'_, StoreResult<u64>>;
     fn get_call(&self, id: String) -> BoxFuture<'_, StoreResult<Option<CallRecord>>>;
     /// Newest first.
@@ -144,8 +147,11 @@ pub trait Store: Send + Sync {
         rule: &'static str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> BoxFuture<'_, StoreResult<()>>;
-    /// Attempts on the dialer: (attempt id, its call id once placed).
-    fn on_the_dialer(&self) -> BoxFuture<'_, StoreResult<Vec<OnTheDialer>>>;
+    /// Takes the attempts on the dialer this node left (a previous process) or whose node's lease ran out,
+    /// ending the calls a lost node left unfinished: (attempt id, its call id once placed).
+    fn take_over(&self, now: chrono::DateTime<chrono::Utc>) -> BoxFuture<'_, StoreResult<Vec<OnTheDialer>>>;
+    /// Renews this node's leases on its attempts on the dialer; returns those it still holds.
+    fn renew_leases(&self, now: chrono::DateTime<chrono::Utc>) -> BoxFuture<'_, StoreResult<Vec<String>>>;
     /// Pauses or resumes a flow's dialling (its attempts keep being scheduled).
     fn set_paused(
         &self,
@@ -170,14 +176,9 @@ pub trait Store: Send + Sync {
     ) -> BoxFuture<'_, StoreResult<Option<serde_json::Value>>>;
 }
 
-/// Opens the store a `storage.url` names, creating and migrating it as needed.
-pub async fn open(url: &StorageUrl) -> StoreResult<std::sync::Arc<dyn Store>> {
-    match url {
-        StorageUrl::Sqlite(path) => Ok(std::sync::Arc::new(SqliteStore::open(path).await?)),
-        StorageUrl::Postgres(_) => Err(StoreError::Unsupported(
-            "postgres:// storage is not built yet (the campaign engine's multi-node step); use sqlite://".into(),
-        )),
-    }
+/// Opens the store a `storage.url` names, creating and migrating it as needed, writing as `node`.
+pub async fn open(url: &StorageUrl, node: Node) -> StoreResult<std::sync::Arc<dyn Store>> {
+    Ok(std::sync::Arc::new(SqlStore::open(url, node).await?))
 }
 
 /// Store timestamps: RFC 3339 UTC with milliseconds, so text order is time order.

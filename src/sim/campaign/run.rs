@@ -122,7 +122,7 @@ struct InFlight {
 pub async fn simulate(options: &Options, rules: &Rules) -> Result<Value, CampaignSimError> {
     let wall = std::time::Instant::now();
     std::fs::create_dir_all(&options.out).map_err(io_error(&options.out))?;
-    let store: Arc<dyn Store> = storage::open(&options.db).await?;
+    let store: Arc<dyn Store> = storage::open(&options.db, storage::Node::default()).await?;
     let batch = crate::campaign::crm::read_dir(&options.crm).map_err(io_error(&options.crm))?;
     let zones: HashMap<String, Tz> =
         batch.customers.iter().filter_map(|c| Some((c.row.id.clone(), Tz::from_str(&c.row.timezone).ok()?))).collect();

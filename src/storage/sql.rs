@@ -1,24 +1,28 @@
-//! SQLite store (the default): one file, WAL, migrations tracked by `user_version`.
-
-use std::path::Path;
-use std::str::FromStr;
+//! The store over SQL: calls, and the campaign tables of the modules beside it.
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Column, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Column, Row};
 
+use super::dialect::Dialect;
 use super::records::*;
-use super::{timestamp, Applied, ImportReport, OnTheDialer, Refusal, Store, StoreError, StoreResult, Wakeup};
+use super::{
+    timestamp, Applied, ImportReport, OnTheDialer, Refusal, StorageUrl, Store, StoreError, StoreResult, Wakeup,
+};
 use crate::campaign::crm::events::Event;
 use crate::campaign::crm::{Batch, Kind};
 use crate::campaign::schedule::Rules;
 
-/// Schema steps in order; `PRAGMA user_version` is how many have run.
-const MIGRATIONS: &[&str] =
-    &[CALLS, super::crm::MIGRATION, super::attempts::MIGRATION, super::attempts::OUTBOX, super::dialing::MIGRATION];
+/// Schema steps in order (SQLite's DDL; see [`Dialect::ddl`]); the database keeps how many have run.
+const MIGRATIONS: &[&str] = &[
+    CALLS,
+    super::crm::MIGRATION,
+    super::attempts::MIGRATION,
+    super::attempts::OUTBOX,
+    super::dialing::MIGRATION,
+    super::leases::MIGRATION,
+];
 
 const CALLS: &str = r#"
 CREATE TABLE calls (
@@ -60,40 +64,56 @@ CREATE TABLE timeline (
 );
 "#;
 
-pub struct SqliteStore {
-    pool: SqlitePool,
+/// Who this store writes as: the node's name, stamped on the calls it takes and the
+/// attempts it dials, and how long its claim on an attempt lasts unrenewed.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: String,
+    pub lease: chrono::Duration,
 }
 
-impl SqliteStore {
-    pub async fn open(path: &Path) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(5))
-            // 64 MiB of pages per connection (the default 2 MiB rereads a large campaign's
-            // tables from the OS on every decision).
-            .pragma("cache_size", "-65536");
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        let store = SqliteStore { pool };
+impl Default for Node {
+    fn default() -> Self {
+        Node { name: "local".into(), lease: chrono::Duration::seconds(30) }
+    }
+}
+
+/// The store on SQLite or PostgreSQL: the same queries and migrations on both.
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+    node: Node,
+}
+
+impl SqlStore {
+    pub async fn open(url: &StorageUrl, node: Node) -> StoreResult<Self> {
+        let (pool, dialect) = match url {
+            StorageUrl::Sqlite(path) => (Dialect::sqlite(path).await?, Dialect::Sqlite),
+            StorageUrl::Postgres(url) => (Dialect::postgres(url).await?, Dialect::Postgres),
+        };
+        let store = SqlStore { pool, dialect, node };
         store.migrate().await?;
         Ok(store)
     }
 
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await?;
-        if version as usize > MIGRATIONS.len() {
+        self.dialect.lock_schema(&mut tx).await?;
+        let version = self.dialect.version(&mut tx).await?;
+        if version > MIGRATIONS.len() {
             return Err(StoreError::Unsupported(format!(
                 "the database is at schema {version}, newer than this voxline ({})",
                 MIGRATIONS.len()
             )));
         }
-        for step in &MIGRATIONS[version as usize..] {
-            sqlx::raw_sql(step).execute(&mut *tx).await?;
+        for step in &MIGRATIONS[version..] {
+            sqlx::raw_sql(&self.dialect.ddl(step)).execute(&mut *tx).await?;
         }
-        sqlx::raw_sql(&format!("PRAGMA user_version = {}", MIGRATIONS.len())).execute(&mut *tx).await?;
+        self.dialect.set_version(&mut tx, MIGRATIONS.len()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -102,7 +122,7 @@ impl SqliteStore {
 const SUMMARY_COLUMNS: &str = "id, flow, transport, carrier_call_id, state, result, outcome, created_at, started_at, \
      ended_at, closed, recording_path, consent";
 
-fn summary(row: &SqliteRow) -> StoreResult<CallSummaryRow> {
+fn summary(row: &AnyRow) -> StoreResult<CallSummaryRow> {
     let state: String = row.try_get("state")?;
     Ok(CallSummaryRow {
         id: row.try_get("id")?,
@@ -125,17 +145,19 @@ fn json(text: &str, what: &str) -> StoreResult<serde_json::Value> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
-impl Store for SqliteStore {
+impl Store for SqlStore {
     fn create_call(&self, call: NewCall) -> BoxFuture<'_, StoreResult<()>> {
         async move {
             sqlx::query(
-                "INSERT INTO calls (id, flow, context, token, state, created_at) VALUES (?, ?, ?, ?, 'pending', ?)",
+                "INSERT INTO calls (id, flow, context, token, state, created_at, node) \
+                 VALUES ($1, $2, $3, $4, 'pending', $5, $6)",
             )
             .bind(&call.id)
             .bind(&call.flow)
             .bind(call.context.to_string())
             .bind(&call.token)
             .bind(&call.created_at)
+            .bind(&self.node.name)
             .execute(&self.pool)
             .await?;
             Ok(())
@@ -146,7 +168,7 @@ impl Store for SqliteStore {
     fn call_live(&self, call: LiveCall) -> BoxFuture<'_, StoreResult<()>> {
         async move {
             sqlx::query(
-                "INSERT INTO calls (id, flow, context, state, created_at) VALUES (?1, ?2, ?3, 'live', ?4) \
+                "INSERT INTO calls (id, flow, context, state, created_at) VALUES ($1, $2, $3, 'live', $4) \
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(&call.id)
@@ -156,14 +178,15 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
             sqlx::query(
-                "UPDATE calls SET state = 'live', transport = ?, carrier_call_id = ?, started_at = ?, \
-                 recording_path = ?, consent = ? WHERE id = ?",
+                "UPDATE calls SET state = 'live', transport = $1, carrier_call_id = $2, started_at = $3, \
+                 recording_path = $4, consent = $5, node = $6 WHERE id = $7",
             )
             .bind(&call.transport)
             .bind(&call.carrier_call_id)
             .bind(&call.started_at)
             .bind(&call.recording_path)
             .bind(call.consent as i64)
+            .bind(&self.node.name)
             .bind(&call.id)
             .execute(&self.pool)
             .await?;
@@ -176,8 +199,8 @@ impl Store for SqliteStore {
         async move {
             let mut tx = self.pool.begin().await?;
             let updated = sqlx::query(
-                "UPDATE calls SET state = 'ended', ended_at = ?, outcome = ?, handoff = ?, closed = ?, slots = ?, \
-                 summary = ? WHERE id = ?",
+                "UPDATE calls SET state = 'ended', ended_at = $1, outcome = $2, handoff = $3, closed = $4, slots = $5, \
+                 summary = $6 WHERE id = $7",
             )
             .bind(&call.ended_at)
             .bind(&call.outcome)
@@ -193,7 +216,7 @@ impl Store for SqliteStore {
             }
             for (seq, line) in call.transcript.iter().enumerate() {
                 sqlx::query(
-                    "INSERT INTO transcript (call_id, seq, at_ms, speaker, text, intent) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO transcript (call_id, seq, at_ms, speaker, text, intent) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(&call.id)
                 .bind(seq as i64)
@@ -205,7 +228,7 @@ impl Store for SqliteStore {
                 .await?;
             }
             for (seq, event) in call.timeline.iter().enumerate() {
-                sqlx::query("INSERT INTO timeline (call_id, seq, at_ms, event) VALUES (?, ?, ?, ?)")
+                sqlx::query("INSERT INTO timeline (call_id, seq, at_ms, event) VALUES ($1, $2, $3, $4)")
                     .bind(&call.id)
                     .bind(seq as i64)
                     .bind(event["at_ms"].as_i64().unwrap_or(0))
@@ -222,7 +245,7 @@ impl Store for SqliteStore {
     fn call_ringing(&self, id: String, transport: String, carrier_call_id: String) -> BoxFuture<'_, StoreResult<()>> {
         async move {
             let done = sqlx::query(
-                "UPDATE calls SET state = 'ringing', transport = ?, carrier_call_id = ? WHERE id = ? AND state = 'pending'",
+                "UPDATE calls SET state = 'ringing', transport = $1, carrier_call_id = $2 WHERE id = $3 AND state = 'pending'",
             )
             .bind(&transport)
             .bind(&carrier_call_id)
@@ -240,9 +263,9 @@ impl Store for SqliteStore {
     fn dial_result(&self, id: String, result: String, ended: Option<EndedDial>) -> BoxFuture<'_, StoreResult<()>> {
         async move {
             let done = match ended {
-                None => sqlx::query("UPDATE calls SET result = ? WHERE id = ?").bind(&result).bind(&id),
+                None => sqlx::query("UPDATE calls SET result = $1 WHERE id = $2").bind(&result).bind(&id),
                 Some(end) => sqlx::query(
-                    "UPDATE calls SET result = ?, state = 'ended', ended_at = ?, closed = ?, summary = ? WHERE id = ?",
+                    "UPDATE calls SET result = $1, state = 'ended', ended_at = $2, closed = $3, summary = $4 WHERE id = $5",
                 )
                 .bind(&result)
                 .bind(end.ended_at)
@@ -263,10 +286,12 @@ impl Store for SqliteStore {
     fn end_interrupted(&self, ended_at: String, closed: String) -> BoxFuture<'_, StoreResult<u64>> {
         async move {
             let done = sqlx::query(
-                "UPDATE calls SET state = 'ended', ended_at = ?, closed = ? WHERE state IN ('live', 'ringing')",
+                "UPDATE calls SET state = 'ended', ended_at = $1, closed = $2 WHERE state IN ('live', 'ringing') \
+                 AND (node = $3 OR node IS NULL)",
             )
             .bind(&ended_at)
             .bind(&closed)
+            .bind(&self.node.name)
             .execute(&self.pool)
             .await?;
             Ok(done.rows_affected())
@@ -278,10 +303,10 @@ impl Store for SqliteStore {
         async move {
             let mut conn = self.pool.acquire().await?;
             let sql =
-                format!("SELECT {SUMMARY_COLUMNS}, context, handoff, slots, summary, token FROM calls WHERE id = ?");
+                format!("SELECT {SUMMARY_COLUMNS}, context, handoff, slots, summary, token FROM calls WHERE id = $1");
             let Some(row) = sqlx::query(&sql).bind(&id).fetch_optional(&mut *conn).await? else { return Ok(None) };
             let transcript =
-                sqlx::query("SELECT at_ms, speaker, text, intent FROM transcript WHERE call_id = ? ORDER BY seq")
+                sqlx::query("SELECT at_ms, speaker, text, intent FROM transcript WHERE call_id = $1 ORDER BY seq")
                     .bind(&id)
                     .fetch_all(&mut *conn)
                     .await?
@@ -295,7 +320,7 @@ impl Store for SqliteStore {
                         })
                     })
                     .collect::<StoreResult<Vec<_>>>()?;
-            let timeline = sqlx::query("SELECT event FROM timeline WHERE call_id = ? ORDER BY seq")
+            let timeline = sqlx::query("SELECT event FROM timeline WHERE call_id = $1 ORDER BY seq")
                 .bind(&id)
                 .fetch_all(&mut *conn)
                 .await?
@@ -324,9 +349,9 @@ impl Store for SqliteStore {
     fn list_calls(&self, filter: CallFilter) -> BoxFuture<'_, StoreResult<Vec<CallSummaryRow>>> {
         async move {
             let sql = format!(
-                "SELECT {SUMMARY_COLUMNS} FROM calls WHERE (?1 IS NULL OR flow = ?1) AND (?2 IS NULL OR outcome = ?2) \
-                 AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR created_at < ?4) \
-                 ORDER BY created_at DESC, rowid DESC LIMIT ?5"
+                "SELECT {SUMMARY_COLUMNS} FROM calls WHERE ($1 IS NULL OR flow = $1) AND ($2 IS NULL OR outcome = $2) \
+                 AND ($3 IS NULL OR created_at >= $3) AND ($4 IS NULL OR created_at < $4) \
+                 ORDER BY created_at DESC, id DESC LIMIT $5"
             );
             let limit = if filter.limit == 0 { 100 } else { filter.limit };
             sqlx::query(&sql)
@@ -380,7 +405,7 @@ impl Store for SqliteStore {
         now: chrono::DateTime<chrono::Utc>,
         limit: u32,
     ) -> BoxFuture<'_, StoreResult<Vec<super::Claimed>>> {
-        async move { super::attempts::claim_due(&self.pool, &rules, now, limit).await }.boxed()
+        async move { super::attempts::claim_due(&self.pool, &self.node, &rules, now, limit).await }.boxed()
     }
 
     fn finish_attempt(
@@ -424,7 +449,7 @@ impl Store for SqliteStore {
         now: chrono::DateTime<chrono::Utc>,
         limit: u32,
     ) -> BoxFuture<'_, StoreResult<Vec<(String, String, u32)>>> {
-        async move { super::attempts::outbox_due(&self.pool, now, limit).await }.boxed()
+        async move { super::attempts::outbox_due(&self.pool, &self.node, now, limit).await }.boxed()
     }
 
     fn outbox_tried(
@@ -442,7 +467,8 @@ impl Store for SqliteStore {
         call_id: String,
         now: chrono::DateTime<chrono::Utc>,
     ) -> BoxFuture<'_, StoreResult<()>> {
-        async move { super::dialing::attempt_call(&self.pool, &attempt_id, &call_id, now).await }.boxed()
+        async move { super::dialing::attempt_call(&self.pool, &self.node.name, &attempt_id, &call_id, now).await }
+            .boxed()
     }
 
     fn attempt_progress(
@@ -460,11 +486,16 @@ impl Store for SqliteStore {
         rule: &'static str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> BoxFuture<'_, StoreResult<()>> {
-        async move { super::dialing::release_attempt(&self.pool, &attempt_id, rule, now).await }.boxed()
+        async move { super::dialing::release_attempt(&self.pool, &self.node.name, &attempt_id, rule, now).await }
+            .boxed()
     }
 
-    fn on_the_dialer(&self) -> BoxFuture<'_, StoreResult<Vec<OnTheDialer>>> {
-        async move { super::dialing::on_the_dialer(&self.pool).await }.boxed()
+    fn take_over(&self, now: chrono::DateTime<chrono::Utc>) -> BoxFuture<'_, StoreResult<Vec<OnTheDialer>>> {
+        async move { super::leases::take_over(&self.pool, &self.node, now).await }.boxed()
+    }
+
+    fn renew_leases(&self, now: chrono::DateTime<chrono::Utc>) -> BoxFuture<'_, StoreResult<Vec<String>>> {
+        async move { super::leases::renew(&self.pool, &self.node, now).await }.boxed()
     }
 
     fn set_paused(
@@ -525,11 +556,70 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    async fn store(name: &str) -> (SqliteStore, std::path::PathBuf) {
+    /// Each store test runs on both databases: a SQLite file and a database on a
+    /// throwaway PostgreSQL cluster.
+    macro_rules! on_both {
+        ($($name:ident),* $(,)?) => { $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(super::Which::Sqlite).await
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name(super::Which::Postgres).await
+                }
+            }
+        )* };
+    }
+
+    on_both!(
+        a_call_is_written_once_and_read_back_whole,
+        calls_a_killed_server_left_live_are_ended_at_startup,
+        a_dialled_call_rings_then_ends_with_its_result,
+        an_event_stored_before_a_crash_is_scheduled_at_the_next_start,
+        an_attempt_is_rechecked_dialled_once_and_retried_at_a_new_hour,
+        paused_flows_released_attempts_tickets_and_opt_outs,
+    );
+
+    #[derive(Clone, Copy)]
+    enum Which {
+        Sqlite,
+        Postgres,
+    }
+
+    /// A test's database, removed on drop.
+    struct Db {
+        url: StorageUrl,
+        dir: std::path::PathBuf,
+        _cluster: Option<crate::io::pg_cluster::PgCluster>,
+    }
+
+    impl Db {
+        async fn open(&self) -> SqlStore {
+            SqlStore::open(&self.url, Node::default()).await.unwrap()
+        }
+    }
+
+    impl Drop for Db {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    async fn store(which: Which, name: &str) -> (SqlStore, Db) {
         let dir = std::env::temp_dir().join(format!("voxline-store-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        (SqliteStore::open(&dir.join("calls.db")).await.unwrap(), dir)
+        let db = match which {
+            Which::Sqlite => Db { url: StorageUrl::Sqlite(dir.join("calls.db")), dir, _cluster: None },
+            Which::Postgres => {
+                let cluster = crate::io::pg_cluster::PgCluster::start().unwrap();
+                let url = StorageUrl::Postgres(cluster.database("voxline").unwrap());
+                Db { url, dir, _cluster: Some(cluster) }
+            }
+        };
+        (db.open().await, db)
     }
 
     fn live(id: &str) -> LiveCall {
@@ -545,9 +635,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_call_is_written_once_and_read_back_whole() {
-        let (store, dir) = store("whole").await;
+    async fn a_call_is_written_once_and_read_back_whole(which: Which) {
+        let (store, dir) = store(which, "whole").await;
         store.call_live(live("a")).await.unwrap();
         let ended = EndedCall {
             id: "a".into(),
@@ -578,7 +667,7 @@ mod tests {
             store.call_ended(EndedCall { id: "nope".into(), ..sample_end() }).await,
             Err(StoreError::UnknownCall(_))
         ));
-        let _ = std::fs::remove_dir_all(dir);
+        drop(dir);
     }
 
     fn sample_end() -> EndedCall {
@@ -595,26 +684,24 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn calls_a_killed_server_left_live_are_ended_at_startup() {
-        let (store, dir) = store("sweep").await;
+    async fn calls_a_killed_server_left_live_are_ended_at_startup(which: Which) {
+        let (store, dir) = store(which, "sweep").await;
         store.call_live(live("x")).await.unwrap();
         store.call_live(live("y")).await.unwrap();
         store.call_ended(EndedCall { id: "y".into(), ended_at: "t".into(), ..sample_end() }).await.unwrap();
         drop(store);
-        let store = SqliteStore::open(&dir.join("calls.db")).await.unwrap();
+        let store = dir.open().await;
         let n = store.end_interrupted("2026-12-02T11:00:00.000Z".into(), "server restarted".into()).await.unwrap();
         assert_eq!(n, 1);
         let x = store.get_call("x".into()).await.unwrap().unwrap();
         assert_eq!((x.call.state, x.call.closed.as_deref()), (CallState::Ended, Some("server restarted")));
         let listed = store.list_calls(CallFilter { limit: 10, ..Default::default() }).await.unwrap();
         assert!(listed.iter().all(|c| c.state == CallState::Ended), "{listed:?}");
-        let _ = std::fs::remove_dir_all(dir);
+        drop(dir);
     }
 
-    #[tokio::test]
-    async fn a_dialled_call_rings_then_ends_with_its_result() {
-        let (store, dir) = store("dial").await;
+    async fn a_dialled_call_rings_then_ends_with_its_result(which: Which) {
+        let (store, dir) = store(which, "dial").await;
         let new = |id: &str| NewCall {
             id: id.into(),
             flow: "cod".into(),
@@ -652,12 +739,11 @@ mod tests {
         assert_eq!(store.end_interrupted("2026-12-02T11:00:00.000Z".into(), "restart".into()).await.unwrap(), 2);
         let cut = store.get_call("cut".into()).await.unwrap().unwrap();
         assert_eq!(cut.call.state, CallState::Ended);
-        let _ = std::fs::remove_dir_all(dir);
+        drop(dir);
     }
 
-    #[tokio::test]
-    async fn an_event_stored_before_a_crash_is_scheduled_at_the_next_start() {
-        let (store, dir) = store("schedule").await;
+    async fn an_event_stored_before_a_crash_is_scheduled_at_the_next_start(which: Which) {
+        let (store, dir) = store(which, "schedule").await;
         let mut batch = Batch::default();
         batch.add("customers.csv", "id,name,phone,timezone\nC1,Asha,+919812345678,Asia/Kolkata\n");
         assert!(store.import_crm(batch).await.unwrap().rejected.is_empty());
@@ -667,7 +753,7 @@ mod tests {
         assert_eq!(store.apply_event(event.clone(), body.to_string()).await.unwrap().unwrap(), Applied::Applied);
         // The process dies here, before scheduling: the next one finds the event.
         drop(store);
-        let store = SqliteStore::open(&dir.join("calls.db")).await.unwrap();
+        let store = dir.open().await;
         assert!(store.why("C1".into()).await.unwrap().is_empty());
         let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T04:02:00Z").unwrap().to_utc();
         let rules = Rules::default();
@@ -686,14 +772,13 @@ mod tests {
             why[0]["decisions"],
             json!([{"at": "2026-12-01T04:02:00.000Z", "decision": "dial", "rule": null, "until": null}])
         );
-        let _ = std::fs::remove_dir_all(dir);
+        drop(dir);
     }
 
-    #[tokio::test]
-    async fn an_attempt_is_rechecked_dialled_once_and_retried_at_a_new_hour() {
+    async fn an_attempt_is_rechecked_dialled_once_and_retried_at_a_new_hour(which: Which) {
         use crate::campaign::retry::DialResult;
         let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
-        let (store, dir) = store("claim").await;
+        let (store, dir) = store(which, "claim").await;
         let mut batch = Batch::default();
         batch.add("customers.csv", "id,name,phone,timezone\nC1,Asha,+919812345678,Asia/Kolkata\n");
         store.import_crm(batch).await.unwrap();
@@ -763,18 +848,17 @@ mod tests {
             (due.len(), body["outcome"].as_str(), body["callback_time"].as_str()),
             (1, Some("callback_requested"), Some("2026-12-01T09:30:00.000Z"))
         );
-        let _ = std::fs::remove_dir_all(dir);
+        drop(dir);
     }
 
     /// The dialer's side of the store: a paused flow is not claimed until resumed; an
     /// attempt given back is queued again with its reason; one waiting on an open ticket
     /// is decided again when the ticket.closed event arrives; an `opted_out` outcome
     /// blocks the customer's other flows.
-    #[tokio::test]
-    async fn paused_flows_released_attempts_tickets_and_opt_outs() {
+    async fn paused_flows_released_attempts_tickets_and_opt_outs(which: Which) {
         use crate::campaign::retry::DialResult;
         let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
-        let (store, dir) = store("dialer").await;
+        let (store, dir) = store(which, "dialer").await;
         let mut batch = Batch::default();
         batch.add("customers.csv", "id,name,phone,timezone\nC1,Asha,+919812345678,Asia/Kolkata\n");
         batch.add("tickets.csv", "id,customer_id,status,opened_at\nT1,C1,open,2026-11-30T10:00:00Z\n");
@@ -818,7 +902,7 @@ mod tests {
         assert!(store.attempt_progress(id.clone(), "ringing", eleven).await.unwrap());
         assert!(store.attempt_progress(id.clone(), "answered", eleven).await.unwrap());
         assert!(!store.attempt_progress(id.clone(), "ringing", eleven).await.unwrap(), "only forward");
-        assert_eq!(store.on_the_dialer().await.unwrap(), vec![(id.clone(), Some("call-1".to_string()))]);
+        assert_eq!(store.take_over(eleven).await.unwrap(), vec![(id.clone(), Some("call-1".to_string()))]);
         let done = eleven + chrono::Duration::minutes(2);
         store
             .finish_attempt(
@@ -851,6 +935,6 @@ mod tests {
         );
         let stats = store.attempt_stats().await.unwrap();
         assert_eq!(stats["flows"]["cod"]["outcomes"]["opted_out"], 1, "{stats}");
-        let _ = std::fs::remove_dir_all(dir);
+        drop(dir);
     }
 }
