@@ -192,7 +192,7 @@ pub struct AttemptFilter {
 }
 
 const ATTEMPT_COLUMNS: &str = "id, customer_id, flow, subject_id, attempt_no, trigger, state, not_before, deadline, \
-     expires, scheduled_at, dialed_at, result, outcome, call_id, created_at";
+     expires, scheduled_at, dialed_at, result, outcome, call_id, created_at, node, lease_until";
 
 fn attempt_json(r: &sqlx::any::AnyRow) -> StoreResult<Value> {
     let text = |name: &str| r.try_get::<Option<String>, _>(name);
@@ -202,7 +202,8 @@ fn attempt_json(r: &sqlx::any::AnyRow) -> StoreResult<Value> {
         "trigger": text("trigger")?, "state": text("state")?, "not_before": text("not_before")?,
         "deadline": text("deadline")?, "expires": text("expires")?, "scheduled_at": text("scheduled_at")?,
         "dialed_at": text("dialed_at")?, "result": text("result")?, "outcome": text("outcome")?,
-        "call_id": text("call_id")?, "created_at": text("created_at")?,
+        "call_id": text("call_id")?, "created_at": text("created_at")?, "node": text("node")?,
+        "lease_until": text("lease_until")?,
     }))
 }
 

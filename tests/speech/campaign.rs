@@ -10,10 +10,12 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use voxline::io::pg_cluster::PgCluster;
 use voxline::sim::{load_audio, CallerScript};
 
 use crate::common::fixtures;
 use crate::serve::{get_json, http, Server};
+
 use crate::sip::{finished, free_port, play_rtp, rtp_peer, sipp_trunk};
 
 const SECRET: &str = "whsec-test";
@@ -249,9 +251,14 @@ fn a_simulated_fortnight_keeps_every_rule() {
 
 /// SIPp as a busy trunk taking any number of calls, logging every message it sees.
 fn busy_trunk(dir: &std::path::Path, port: u16) -> std::process::Child {
+    logging_trunk(dir, port, "uas_busy.xml")
+}
+
+/// SIPp playing `scenario` for any number of calls, logging every message it sees.
+fn logging_trunk(dir: &std::path::Path, port: u16, scenario: &str) -> std::process::Child {
     std::process::Command::new("sipp")
         .arg("-sf")
-        .arg(crate::sip::scenario("uas_busy.xml"))
+        .arg(crate::sip::scenario(scenario))
         .args(["-i", "127.0.0.1", "-nostdin", "-p", &port.to_string(), "-mp", &free_port().to_string()])
         .args(["-trace_msg", "-message_file"])
         .arg(dir.join("sipp-messages.log"))
@@ -290,18 +297,32 @@ fn invites(log: &str) -> std::collections::BTreeMap<String, std::collections::BT
 }
 
 /// kill -9 of a serving node in the middle of a campaign (30 COD orders, a trunk of 3
-/// lines at 4 calls a second, every callee busy), then a restart on the same SQLite
-/// store: every attempt ends once with its outcome delivered (those cut off mid-dial
-/// as `failed`), no attempt is dialled twice (SIPp's own log of INVITEs), and a
-/// delivery the kill cut short is sent again with the same idempotency key and body.
+/// lines at 4 calls a second, every callee busy), then a restart on the same store:
+/// every attempt ends once with its outcome delivered (those cut off mid-dial as
+/// `failed`), no attempt is dialled twice (SIPp's own log of INVITEs), and a delivery
+/// the kill cut short is sent again with the same idempotency key and body.
 #[test]
 fn a_killed_node_loses_nothing_and_dials_nothing_twice() {
-    let (webhook, requests) = receiver(0);
     let dir = std::env::temp_dir().join(format!("voxline-campaign-crash-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    killed_node(&dir, &format!("sqlite://{}/campaign.db", dir.display()));
+}
+
+/// The same on PostgreSQL.
+#[test]
+fn a_killed_node_on_postgres_loses_nothing_and_dials_nothing_twice() {
+    let dir = std::env::temp_dir().join(format!("voxline-campaign-crash-pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cluster = PgCluster::start().expect("PostgreSQL (Debian package postgresql)");
+    killed_node(&dir, &cluster.database("campaign").unwrap());
+}
+
+fn killed_node(dir: &std::path::Path, db: &str) {
+    let (webhook, requests) = receiver(0);
     let port = free_port();
-    let mut trunk = busy_trunk(&dir, port);
+    let mut trunk = busy_trunk(dir, port);
     let config = json!({
         "trunk": [{"name": "outbound", "host": "127.0.0.1", "port": port, "from": "+918000000000",
                    "max_calls": 3, "cps": 4.0}],
@@ -309,8 +330,7 @@ fn a_killed_node_loses_nothing_and_dials_nothing_twice() {
                      "webhook_url": webhook, "webhook_secret": SECRET},
     });
     let config = toml::to_string(&toml::Value::try_from(config).unwrap()).unwrap();
-    let db = format!("sqlite://{}/campaign.db", dir.display());
-    let env = [("VOXLINE_STORAGE__URL", db.as_str())];
+    let env = [("VOXLINE_STORAGE__URL", db), ("VOXLINE_STORAGE__NODE", "n1")];
     let server = Server::start_with(&env, &config);
     let customers: String =
         (0..30).map(|i| format!("K{i:02},Customer {i},+9198100000{i:02},Asia/Kolkata,en,\n")).collect();
@@ -373,5 +393,112 @@ fn a_killed_node_loses_nothing_and_dials_nothing_twice() {
     assert_eq!(stats["outbox"]["delivered"], 30, "{stats}");
     assert_eq!(stats["outbox"]["waiting"], 0, "{stats}");
     drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Two nodes on one PostgreSQL store share a campaign (20 COD orders; a trunk whose
+/// callees ring until voxline's 2 s ring timeout, 3 lines per node). Node a is killed
+/// while it has calls ringing; node b takes its attempts over once a's 1 s leases run
+/// out (their calls end cut off: `failed`) and finishes the campaign: every attempt
+/// ends once, every outcome is delivered, and no attempt is dialled twice (SIPp's log).
+#[test]
+fn a_second_node_takes_over_a_dead_nodes_attempts() {
+    let dir = std::env::temp_dir().join(format!("voxline-campaign-nodes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cluster = PgCluster::start().expect("PostgreSQL (Debian package postgresql)");
+    let db = cluster.database("campaign").unwrap();
+    let (webhook, requests) = receiver(0);
+    let port = free_port();
+    let mut trunk = logging_trunk(&dir, port, "uas_no_answer.xml");
+    let config = json!({
+        "trunk": [{"name": "outbound", "host": "127.0.0.1", "port": port, "from": "+918000000000",
+                   "max_calls": 3, "cps": 10.0, "ring_timeout": "2s"}],
+        "campaign": {"window": "00:00-24:00", "trunks": ["outbound"], "tick": "100ms", "lease": "1s",
+                     "webhook_url": webhook, "webhook_secret": SECRET},
+    });
+    let config = toml::to_string(&toml::Value::try_from(config).unwrap()).unwrap();
+    let a = Server::start_with(&[("VOXLINE_STORAGE__URL", db.as_str()), ("VOXLINE_STORAGE__NODE", "a")], &config);
+    let b = Server::start_with(&[("VOXLINE_STORAGE__URL", db.as_str()), ("VOXLINE_STORAGE__NODE", "b")], &config);
+    let customers: String =
+        (0..20).map(|i| format!("M{i:02},Customer {i},+9198200000{i:02},Asia/Kolkata,en,\n")).collect();
+    let body = json!({"files": {"customers.csv": format!("id,name,phone,timezone,language,opted_out\n{customers}")}});
+    assert_eq!(http("POST", &format!("{}/v1/crm/import", a.http), &body.to_string()).0, 200);
+    let now = chrono::Utc::now().to_rfc3339();
+    let events: Vec<Value> = (0..20)
+        .map(|i| {
+            json!({"id": format!("ev-m{i}"), "type": "order.placed", "at": now, "customer_id": format!("M{i:02}"),
+            "order_id": format!("OM{i:02}"), "payment": "cod", "amount": 499, "items": ["mug x 1"], "status": "placed",
+                "address": "4 Park Street, Kolkata", "expected_delivery": "2026-12-24"})
+        })
+        .collect();
+    assert_eq!(http("POST", &format!("{}/v1/events", b.http), &Value::Array(events).to_string()).0, 200);
+
+    // Both nodes dial; a is killed once it has calls ringing and b has dialled too.
+    let on_the_line = |node: &str| -> Vec<String> {
+        let attempts = get_json(&format!("{}/v1/attempts?state=ringing&limit=1000", b.http));
+        attempts["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["node"] == node)
+            .map(|x| x["attempt_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let cut = loop {
+        let ringing = on_the_line("a");
+        if !ringing.is_empty() && !on_the_line("b").is_empty() {
+            break ringing;
+        }
+        assert!(std::time::Instant::now() < deadline, "both nodes dialling");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(a); // SIGKILL: its leases are renewed no more
+
+    let mut keys = std::collections::BTreeMap::<String, Vec<String>>::new();
+    while keys.len() < 20 {
+        let r = requests.recv_timeout(Duration::from_secs(120)).expect("every attempt's outcome");
+        keys.entry(r.header("idempotency-key").unwrap().to_string()).or_default().push(r.body.clone());
+    }
+    let stats = outbox_settled(&b.http);
+    assert_eq!(stats["outbox"]["delivered"], 20, "{stats}");
+    let attempts = get_json(&format!("{}/v1/attempts?flow=cod&limit=1000", b.http));
+    let attempts = attempts["attempts"].as_array().unwrap();
+    let first: Vec<&Value> = attempts.iter().filter(|x| x["attempt_no"] == 1).collect();
+    assert_eq!(first.len(), 20, "{attempts:?}");
+    for x in &first {
+        assert_eq!(x["state"], "completed", "{x}");
+        let id = x["attempt_id"].as_str().unwrap();
+        let outcome: Value = serde_json::from_str(&keys[id][0]).unwrap();
+        assert_eq!(outcome["outcome"], x["result"], "{outcome}");
+        if cut.iter().any(|c| c == id) {
+            // Ringing on a when it died: taken over by b, its call cut off.
+            assert_eq!(x["result"], "failed", "{x}");
+            assert_eq!(x["node"], "b", "{x}");
+            let call = get_json(&format!("{}/v1/calls/{}", b.http, x["call_id"].as_str().unwrap()));
+            assert_eq!(call["closed"], "node a lost", "{call}");
+        } else {
+            assert!(matches!(x["result"].as_str(), Some("no_answer" | "failed")), "{x}");
+        }
+    }
+    assert!(attempts.iter().all(|x| x["attempt_no"] == 1 || x["dialed_at"].is_null()), "{attempts:?}");
+    let _ = trunk.kill();
+    let _ = trunk.wait();
+    let dialled = invites(&std::fs::read_to_string(dir.join("sipp-messages.log")).unwrap());
+    let calls: std::collections::BTreeSet<&str> = first.iter().filter_map(|x| x["call_id"].as_str()).collect();
+    assert!(dialled.len() <= 20, "{} calls dialled", dialled.len());
+    for x in &first {
+        let (id, call) = (x["attempt_id"].as_str().unwrap(), x["call_id"].as_str().unwrap_or_default());
+        if x["result"] == "no_answer" || cut.iter().any(|c| c == id) {
+            assert!(dialled.contains_key(call), "attempt {id} rang: its INVITE is in SIPp's log");
+        }
+    }
+    for (call, sip_ids) in &dialled {
+        assert!(calls.contains(call.as_str()), "an INVITE for a call no attempt owns: {call}");
+        assert_eq!(sip_ids.len(), 1, "call {call} dialled once: {sip_ids:?}");
+    }
+    eprintln!("nodes: a had {} ringing when killed; b finished them", cut.len());
+    drop(b);
     let _ = std::fs::remove_dir_all(&dir);
 }
