@@ -12,5 +12,5 @@ pub use config::CallConfig;
 pub use session::Call;
 pub use types::{
     AsrRequest, CarrierCommand, Event, HandoffPacket, Input, Output, StageLatency, TimedEvent, TranscriptLine,
-    TtsChunk, TtsRequest,
+    TriggerIntent, TtsChunk, TtsRequest,
 };

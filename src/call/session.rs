@@ -4,7 +4,7 @@ use std::time::Duration;
 use super::answering::Amd;
 use super::types::{
     ms, AsrRequest, CarrierCommand, Event, HandoffPacket, Input, Output, StageLatency, TimedEvent, TranscriptLine,
-    TtsChunk, TtsRequest,
+    TriggerIntent, TtsChunk, TtsRequest,
 };
 use super::CallConfig;
 use crate::dialogue::{BotTurn, CallEnd, Dialogue, Outcome};
@@ -94,6 +94,12 @@ pub struct Call {
     preroll: VecDeque<f32>,
     user: Option<UserTurn>,
     transcript: Vec<TranscriptLine>,
+    /// The dialogue states the call went through, in order.
+    path: Vec<String>,
+    /// The latest turn's intent, with the caller's words it came from.
+    last_intent: Option<TriggerIntent>,
+    /// The caller's latest words.
+    last_words: String,
     answering: Option<Answering>,
 }
 
@@ -133,6 +139,9 @@ impl Call {
             preroll: VecDeque::new(),
             user: None,
             transcript: Vec::new(),
+            path: Vec::new(),
+            last_intent: None,
+            last_words: String::new(),
             answering: None,
             cfg,
         })
@@ -295,8 +304,18 @@ impl Call {
     }
 
     fn respond(&mut self, turn: BotTurn) {
+        // The turn's own intent only: a handoff for want of one (no match) has none.
+        self.last_intent = turn.intent.as_ref().map(|intent| TriggerIntent {
+            name: intent.name.clone(),
+            confidence: intent.confidence,
+            text: self.last_words.clone(),
+        });
         if let Some(intent) = turn.intent {
             self.emit(Event::Intent { name: intent.name, confidence: intent.confidence, slots: intent.slots });
+        }
+        let state = self.dialogue.state();
+        if self.path.last().map(String::as_str) != Some(state) {
+            self.path.push(state.to_string());
         }
         if turn.end.is_some() {
             self.ending = turn.end;
@@ -308,7 +327,12 @@ impl Call {
         self.bot_turn += 1;
         let id = self.id();
         self.emit(Event::BotSay { text: turn.say.clone() });
-        self.transcript.push(TranscriptLine { speaker: "bot", text: turn.say.clone(), at_ms: ms(self.now) });
+        self.transcript.push(TranscriptLine {
+            heard: None,
+            speaker: "bot",
+            text: turn.say.clone(),
+            at_ms: ms(self.now),
+        });
         self.out.push_back(Output::Tts(TtsRequest { id, text: turn.say }));
         self.tts_id = Some(id);
         self.tts_requested_at = self.now;
@@ -417,8 +441,10 @@ impl Call {
             let packet = HandoffPacket {
                 flow: self.dialogue.flow().into(),
                 state: self.dialogue.state().into(),
+                path: self.path.clone(),
                 slots: self.dialogue.slots(),
                 transcript: self.transcript.clone(),
+                trigger: self.last_intent.clone(),
                 reason: reason.clone(),
             };
             self.emit(Event::Handoff { reason });
@@ -459,6 +485,10 @@ impl Call {
     fn yield_turn(&mut self) {
         self.out.push_back(Output::Carrier(CarrierCommand::Clear));
         let heard = self.playout.flush();
+        // What the caller heard of the bot's line before cutting in, for the record.
+        if let Some(line) = self.transcript.iter_mut().rev().find(|l| l.speaker == "bot") {
+            line.heard = Some(heard.clone());
+        }
         self.emit(Event::PlayoutStop { reason: "barge_in", heard_text: heard });
         self.speaking = false;
         self.tts_id = None;
@@ -702,6 +732,7 @@ impl Call {
         }
         self.user = None;
         self.transcript.push(TranscriptLine {
+            heard: None,
             speaker: "caller",
             text: "[not recognised]".into(),
             at_ms: ms(self.now),
@@ -742,7 +773,13 @@ impl Call {
             }
             return;
         }
-        self.transcript.push(TranscriptLine { speaker: "caller", text: text.clone(), at_ms: ms(self.now) });
+        self.transcript.push(TranscriptLine {
+            heard: None,
+            speaker: "caller",
+            text: text.clone(),
+            at_ms: ms(self.now),
+        });
+        self.last_words = text.clone();
         if !self.greeted {
             if let Some(Answering::Deciding(amd)) = self.answering.as_mut() {
                 // Heard while deciding: the words count, the greeting waits for the decision.
@@ -771,6 +808,7 @@ impl Call {
         }
         self.user = None;
         self.transcript.push(TranscriptLine {
+            heard: None,
             speaker: "caller",
             text: format!("[dtmf {digit}]"),
             at_ms: ms(self.now),

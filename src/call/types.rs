@@ -79,15 +79,32 @@ pub struct TranscriptLine {
     pub speaker: &'static str,
     pub text: String,
     pub at_ms: u64,
+    /// A bot line the caller cut into: the words they heard before it stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heard: Option<String>,
 }
 
-/// What a human agent receives with the live call.
+/// The intent the bot acted on last, and the caller's words it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TriggerIntent {
+    pub name: String,
+    pub confidence: f32,
+    pub text: String,
+}
+
+/// What a human agent receives with the live call (the call core's part; the server
+/// adds the call's identity, customer and campaign: `server::handoff`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HandoffPacket {
     pub flow: String,
+    /// The state the call was in when it was handed off.
     pub state: String,
+    /// Every state the call went through, in order.
+    pub path: Vec<String>,
     pub slots: BTreeMap<String, String>,
     pub transcript: Vec<TranscriptLine>,
+    /// The intent that triggered the handoff (none: the bot gave up, e.g. `no_match`).
+    pub trigger: Option<TriggerIntent>,
     pub reason: String,
 }
 

@@ -26,6 +26,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/v1/calls/{id}", get(show_call))
         .route("/v1/calls/{id}/recording.wav", get(recording))
         .route("/v1/calls/{id}/timeline.svg", get(timeline_svg))
+        .route("/v1/handoffs/{id}", get(show_handoff))
         .route("/v1/crm/import", post(crm_import).layer(DefaultBodyLimit::max(IMPORT_LIMIT)))
         .route("/v1/crm/{kind}/{id}", get(crm_row))
         .route("/v1/events", post(post_events))
@@ -244,6 +245,19 @@ async fn show_call(State(shared): State<Arc<Shared>>, Path(id): Path<String>) ->
     match shared.store.get_call(id.clone()).await {
         Ok(Some(record)) => Json(record).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no call {id:?}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// `GET /v1/handoffs/{id}`: the handoff packet of call `id` (stored when the bot handed
+/// off, while the call is still live).
+async fn show_handoff(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    match shared.store.get_call(id.clone()).await {
+        Ok(Some(record)) => match record.handoff {
+            Some(packet) => Json(packet).into_response(),
+            None => error(StatusCode::NOT_FOUND, format!("call {id:?} was not handed off")),
+        },
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no handoff {id:?}")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

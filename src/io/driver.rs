@@ -76,6 +76,9 @@ pub async fn drive(
     engines: Arc<dyn EngineHub>,
     mut events: mpsc::Receiver<TransportEvent>,
     commands: mpsc::Sender<TransportCommand>,
+    // Each handoff packet as the call emits it (before the call ends: the agent needs it
+    // while the caller waits).
+    handoffs: Option<mpsc::UnboundedSender<HandoffPacket>>,
 ) -> CallReport {
     let start = Instant::now();
     let (reply, mut results) = mpsc::unbounded_channel::<Input>();
@@ -84,7 +87,8 @@ pub async fn drive(
     let mut transport_open = true;
     let mut lateness: Option<Duration> = None;
     loop {
-        let (open, audio_sent) = route(&mut call, start, engines.as_ref(), &reply, &commands, &mut report).await;
+        let (open, audio_sent) =
+            route(&mut call, start, engines.as_ref(), &reply, &commands, handoffs.as_ref(), &mut report).await;
         transport_open &= open;
         if let Some(late) = lateness.take().filter(|_| audio_sent) {
             report.frame_lateness.observe(late.as_secs_f64() * 1000.0);
@@ -120,7 +124,7 @@ pub async fn drive(
         call.handle_input(start.elapsed(), input);
     }
     // Whatever the call said last (its outcome) is routed before the adapter hangs up.
-    route(&mut call, start, engines.as_ref(), &reply, &commands, &mut report).await;
+    route(&mut call, start, engines.as_ref(), &reply, &commands, handoffs.as_ref(), &mut report).await;
     report.slots = call.dialogue().slots();
     report
 }
@@ -140,6 +144,7 @@ async fn route(
     engines: &dyn EngineHub,
     reply: &mpsc::UnboundedSender<Input>,
     commands: &mpsc::Sender<TransportCommand>,
+    handoffs: Option<&mpsc::UnboundedSender<HandoffPacket>>,
     report: &mut CallReport,
 ) -> (bool, bool) {
     let (mut open, mut audio) = (true, false);
@@ -167,6 +172,9 @@ async fn route(
             }
             Output::Handoff(packet) => {
                 let reason = packet.reason.clone();
+                if let Some(handoffs) = handoffs {
+                    let _ = handoffs.send(packet.clone());
+                }
                 report.handoff = Some(packet);
                 Some(TransportCommand::HandOff(reason))
             }

@@ -519,6 +519,25 @@ pub(super) struct TransportEnd {
 /// Runs a prepared call over a transport: the record goes live, the driver and the
 /// transport run until the call ends, and the outcome is stored. `transport` gets the
 /// driver's channels and the recorder (when recording).
+/// Stores the call's handoff packet (v1) as soon as the bot hands off; returns it for
+/// the call's final record.
+async fn store_handoff(
+    shared: Arc<Shared>,
+    id: String,
+    context: serde_json::Value,
+    recorded: bool,
+    mut packets: mpsc::UnboundedReceiver<crate::call::HandoffPacket>,
+) -> Option<serde_json::Value> {
+    let core = packets.recv().await?;
+    let recording = recorded.then(|| format!("/v1/calls/{id}/recording.wav"));
+    let packet = crate::server::handoff::packet(&id, &context, &core, &timestamp(chrono::Utc::now()), recording);
+    let packet = serde_json::to_value(packet).ok()?;
+    if let Err(e) = shared.store.call_handoff(id.clone(), packet.clone()).await {
+        tracing::error!(error = %e, "handoff packet not stored");
+    }
+    Some(packet)
+}
+
 pub(super) async fn run_call<F, Fut>(
     shared: Arc<Shared>,
     transport: &'static str,
@@ -541,10 +560,11 @@ pub(super) async fn run_call<F, Fut>(
         })
         .flatten();
     let recording_path = recorder.as_ref().map(|_| shared.recordings.join(format!("{id}.wav")).display().to_string());
+    let recorded = recorder.is_some();
     let live = LiveCall {
         id: id.clone(),
         flow: flow.clone(),
-        context,
+        context: context.clone(),
         transport: transport.into(),
         carrier_call_id: carrier_call_id.clone(),
         started_at: timestamp(chrono::Utc::now()),
@@ -559,7 +579,10 @@ pub(super) async fn run_call<F, Fut>(
     tracing::info!(flow, carrier_call_id = %carrier_call_id, "call started");
     let (event_tx, event_rx) = mpsc::channel(256);
     let (command_tx, command_rx) = mpsc::channel(256);
-    let driver = tokio::spawn(drive(call, shared.hub.clone(), event_rx, command_tx).in_current_span());
+    let (handoff_tx, handoff_rx) = mpsc::unbounded_channel();
+    let handoff = tokio::spawn(store_handoff(shared.clone(), id.clone(), context, recorded, handoff_rx));
+    let driver =
+        tokio::spawn(drive(call, shared.hub.clone(), event_rx, command_tx, Some(handoff_tx)).in_current_span());
     let mut stop = shared.stop.clone();
     let hang_up = event_tx.clone();
     // At the end of a shutdown drain the call is hung up like a caller hang-up.
@@ -580,14 +603,15 @@ pub(super) async fn run_call<F, Fut>(
         }
     };
     let outcome = report.outcome.map(|o| o.code());
-    let handoff = report.handoff.as_ref().map(|h| h.reason.as_str()).unwrap_or("");
-    tracing::info!(outcome = outcome.unwrap_or("none"), handoff, closed, "call ended");
+    let reason = report.handoff.as_ref().map(|h| h.reason.as_str()).unwrap_or("");
+    tracing::info!(outcome = outcome.unwrap_or("none"), handoff = reason, closed, "call ended");
+    let handoff = handoff.await.ok().flatten();
     record_metrics(&shared, &flow, outcome.unwrap_or("none"), &report);
     let ended = EndedCall {
         id,
         ended_at: timestamp(chrono::Utc::now()),
         outcome: outcome.map(str::to_string),
-        handoff: report.handoff.as_ref().and_then(|h| serde_json::to_value(h).ok()),
+        handoff,
         closed,
         transcript: {
             let mut lines = crate::sim::transcript(&report.events);

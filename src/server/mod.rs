@@ -2,5 +2,6 @@
 //! and shutdown as `voxline serve` grows.
 
 pub mod config;
+pub mod handoff;
 
 pub use config::{Config, ConfigError, StorageUrl};

@@ -458,7 +458,7 @@ pub(super) async fn claim_due(
          a.context, c.phone FROM attempts a JOIN customers c ON c.id = a.customer_id \
          WHERE a.state IN ('queued', 'waiting') AND a.scheduled_at <= $1 \
          AND a.flow NOT IN (SELECT flow FROM flow_pauses) \
-         ORDER BY {PRIORITY}, a.scheduled_at, a.created_at LIMIT $2"
+         ORDER BY {PRIORITY}, a.scheduled_at, a.created_at, a.customer_id, a.subject_id, a.attempt_no LIMIT $2"
     );
     // A backlog is read a few claims' worth at a time (some of what is read is deferred
     // again); the rest waits for the next tick.

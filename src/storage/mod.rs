@@ -57,6 +57,8 @@ pub trait Store: Send + Sync {
     /// How dialling went (`answered`, `busy`, `no_answer`, ...). With `ended`, the call
     /// never got media: it ends here, `summary` saying what the dial saw.
     fn dial_result(&self, id: String, result: String, ended: Option<EndedDial>) -> BoxFuture<'_, StoreResult<()>>;
+    /// The call's handoff packet, stored the moment the bot hands off (the call is still live).
+    fn call_handoff(&self, id: String, packet: serde_json::Value) -> BoxFuture<'_, StoreResult<()>>;
     /// Ends every call of this node still `live` or `ringing`: at startup, what its previous process left
     /// when it was killed. They keep no outcome; `closed` says why. Returns how many.
     fn end_interrupted(&self, ended_at: String, closed: String) -> BoxFuture<'_, StoreResult<u64>>;

@@ -283,6 +283,21 @@ impl Store for SqlStore {
         .boxed()
     }
 
+    fn call_handoff(&self, id: String, packet: serde_json::Value) -> BoxFuture<'_, StoreResult<()>> {
+        async move {
+            let done = sqlx::query("UPDATE calls SET handoff = $1 WHERE id = $2")
+                .bind(packet.to_string())
+                .bind(&id)
+                .execute(&self.pool)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::UnknownCall(id));
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
     fn end_interrupted(&self, ended_at: String, closed: String) -> BoxFuture<'_, StoreResult<u64>> {
         async move {
             let done = sqlx::query(

@@ -110,7 +110,7 @@ async fn call(
     let (event_tx, event_rx) = mpsc::channel(64);
     let (command_tx, command_rx) = mpsc::channel(64);
     let carrier = tokio::spawn(carrier(event_tx, command_rx, speech, hang_up_at));
-    let report = drive(call, Arc::new(Doubles { words }), event_rx, command_tx).await;
+    let report = drive(call, Arc::new(Doubles { words }), event_rx, command_tx, None).await;
     (report, carrier.await.unwrap())
 }
 

@@ -133,6 +133,24 @@ fn asking_for_a_human_hands_off_with_context() {
     assert_eq!((p.flow.as_str(), p.reason.as_str()), ("cod", "ask_human"));
     assert_eq!(p.slots.get("order_confirmed").map(String::as_str), Some("yes"));
     assert!(p.transcript.iter().any(|l| l.speaker == "caller" && l.text.contains("human")));
+    assert!(p.path.len() >= 2 && p.path.last() == Some(&p.state), "{:?} ends at {}", p.path, p.state);
+    let trigger = p.trigger.expect("the intent that handed off");
+    assert_eq!(trigger.text, "can I talk to a human");
+    assert!(p.transcript.iter().all(|l| l.heard.is_none()), "nothing was interrupted");
+}
+
+#[test]
+fn a_handoff_after_a_barge_in_records_what_the_caller_heard() {
+    let r = run(
+        &[Act::Say { text: "can I talk to a human", ms: 1200, at: Cue::DuringBot(1, 1500) }],
+        Options { max_ms: 15_000, ..Default::default() },
+    );
+    assert_eq!(r.outcome, Some(Outcome::Handoff));
+    let p = r.handoff.expect("packet");
+    let greeting = &p.transcript[0];
+    assert_eq!(greeting.speaker, "bot");
+    let heard = greeting.heard.as_deref().expect("the greeting was cut into");
+    assert!(heard.starts_with("Hello Priya") && heard.len() < greeting.text.len(), "{heard:?} of {:?}", greeting.text);
 }
 
 fn intents(r: &crate::harness::Run) -> Vec<String> {

@@ -243,6 +243,23 @@ fn twilio_callers_run_whole_calls_and_their_records_agree() {
         get_json(&format!("{}/v1/calls/{}", server.http, handoff["call_id"].as_str().unwrap()))["handoff"].clone();
     assert_eq!(packet["reason"], "ask_human", "{packet}");
     assert!(packet["transcript"].as_array().is_some_and(|t| !t.is_empty()), "{packet}");
+    // Handoff packet v1, the same at /v1/handoffs/{call id}.
+    let id = handoff["call_id"].as_str().unwrap();
+    assert_eq!(get_json(&format!("{}/v1/handoffs/{id}", server.http)), packet);
+    assert_eq!(
+        (packet["version"].as_u64(), packet["id"].as_str(), packet["call_id"].as_str()),
+        (Some(1), Some(id), Some(id))
+    );
+    assert_eq!(packet["flow"], "cod", "{packet}");
+    assert_eq!(packet["reason_text"], "customer asked for a person", "{packet}");
+    assert!(packet["path"].as_array().is_some_and(|p| !p.is_empty()), "{packet}");
+    assert!(packet["customer"]["name"].is_string(), "{packet}");
+    assert!(packet["recording_url"].as_str().is_some_and(|u| u.ends_with("/recording.wav")), "{packet}");
+    assert!(packet["summary"].as_str().is_some_and(|s| s.contains("customer asked for a person")), "{packet}");
+    let lines = packet["transcript"].as_array().unwrap();
+    assert!(lines.iter().all(|l| l["speaker"].is_string() && l["at_ms"].is_u64()), "{packet}");
+    let not_handed = http("GET", &format!("{}/v1/handoffs/{}", server.http, confirm["call_id"].as_str().unwrap()), "");
+    assert_eq!(not_handed.0, 404);
     check_recording(&server, confirm["call_id"].as_str().unwrap(), confirm["bot_audio_ms"].as_u64().unwrap());
 
     let listed = get_json(&format!("{}/v1/calls?flow=cod", server.http));

@@ -36,9 +36,11 @@ pub struct Transfer {
 /// send one) before sending its own; it also lets the NOTIFY's 200 go out first.
 const LINGER: Duration = Duration::from_secs(1);
 
-/// `X-Voxline-Context` for a handoff: the call (its packet) and where to fetch it.
+/// `X-Voxline-Context` for a handoff: the call, where to fetch its record, and its
+/// handoff packet (stored as the bot hands off).
 pub fn context(call_id: &str, base_url: &str) -> String {
-    format!("id={call_id};url={}/v1/calls/{call_id}", base_url.trim_end_matches('/'))
+    let base = base_url.trim_end_matches('/');
+    format!("id={call_id};url={base}/v1/calls/{call_id};handoff={base}/v1/handoffs/{call_id}")
 }
 
 /// The Refer-To value: the target URI with the context as an embedded header
@@ -158,10 +160,14 @@ mod tests {
     #[test]
     fn the_context_travels_escaped_in_the_refer_to_uri() {
         let ctx = context("c-42", "http://127.0.0.1:8080/");
-        assert_eq!(ctx, "id=c-42;url=http://127.0.0.1:8080/v1/calls/c-42");
+        assert_eq!(
+            ctx,
+            "id=c-42;url=http://127.0.0.1:8080/v1/calls/c-42;handoff=http://127.0.0.1:8080/v1/handoffs/c-42"
+        );
         assert_eq!(
             refer_to("sip:agents@10.0.0.5:5060", &ctx),
-            "<sip:agents@10.0.0.5:5060?X-Voxline-Context=id%3Dc-42%3Burl%3Dhttp://127.0.0.1:8080/v1/calls/c-42>"
+            "<sip:agents@10.0.0.5:5060?X-Voxline-Context=id%3Dc-42%3Burl%3Dhttp://127.0.0.1:8080/v1/calls/c-42\
+             %3Bhandoff%3Dhttp://127.0.0.1:8080/v1/handoffs/c-42>"
         );
         assert!(refer_to("<sip:a@h?X-Team=cod>", "id=1").starts_with("<sip:a@h?X-Team=cod&X-Voxline-Context=id%3D1"));
     }

@@ -84,16 +84,22 @@ fn choose<T: Copy>(rng: &mut Rng, table: &[(T, f32)]) -> T {
 }
 
 pub struct Carrier {
+    seed: u64,
     rng: Rng,
 }
 
 impl Carrier {
     pub fn new(seed: u64) -> Self {
-        Carrier { rng: Rng::new(seed ^ 0x00ca_771e_5eed) }
+        Carrier { seed: seed ^ 0x00ca_771e_5eed, rng: Rng::new(1) }
     }
 
-    /// A dial of `flow` placed at `at`.
-    pub fn dial(&mut self, flow: Flow, at: DateTime<Utc>) -> Dialled {
+    /// A dial of `flow` placed at `at` for the attempt `key` (customer, subject, attempt
+    /// number): the answer depends on the seed and the attempt, not on the order the
+    /// store hands attempts out, so two stores' runs can be compared call by call.
+    pub fn dial(&mut self, flow: Flow, key: &str, at: DateTime<Utc>) -> Dialled {
+        // FNV-1a of the key.
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+        self.rng = Rng::new(self.seed ^ hash);
         let result = choose(&mut self.rng, &RESULTS);
         let secs = |rng: &mut Rng, lo: i64, hi: i64| lo + (rng.unit() * (hi - lo) as f32) as i64;
         let ring = secs(&mut self.rng, 3, 30);
@@ -118,11 +124,11 @@ mod tests {
     fn the_mix_is_seeded_and_near_its_shares() {
         let at = DateTime::parse_from_rfc3339("2026-12-01T05:00:00Z").unwrap().to_utc();
         let mut c = Carrier::new(7);
-        let calls: Vec<Dialled> = (0..10_000).map(|_| c.dial(Flow::Cod, at)).collect();
+        let calls: Vec<Dialled> = (0..10_000).map(|i| c.dial(Flow::Cod, &format!("C{i}/1"), at)).collect();
         let answered = calls.iter().filter(|d| d.result == DialResult::Answered).count();
         assert!((5200..5800).contains(&answered), "{answered}");
         assert!(calls.iter().all(|d| d.ended_at >= at && (d.result == DialResult::Answered) == d.outcome.is_some()));
         let mut again = Carrier::new(7);
-        assert_eq!(again.dial(Flow::Cod, at), calls[0]);
+        assert_eq!(again.dial(Flow::Cod, "C0/1", at), calls[0]);
     }
 }

@@ -191,7 +191,8 @@ pub async fn simulate(options: &Options, rules: &Rules) -> Result<Value, Campaig
             let claimed = store.claim_due(rules.clone(), t, room as u32).await?;
             full_second = claimed.len() == room;
             for c in claimed {
-                let dialled = carrier.dial(c.flow, t);
+                let key = format!("{}/{}/{}/{}", c.customer_id, c.flow.name(), c.subject_id, c.attempt_no);
+                let dialled = carrier.dial(c.flow, &key, t);
                 serial += 1;
                 calls.push(Reverse((dialled.ended_at, serial)));
                 line_of.insert(c.attempt_id.clone(), lines.len());
