@@ -288,7 +288,56 @@ async fn schedule_event(
         .await?;
     }
     let context = json!({"segment": due.segment, "last_category": due.last_category, "event_id": event.id});
-    insert_attempt(db, rules, &due, context, now).await
+    if insert_attempt(db, rules, &due, context, now).await? {
+        return Ok(true);
+    }
+    replan(db, rules, &due, now).await?;
+    Ok(false)
+}
+
+/// The subject already has attempts in this flow: those not yet dialled take the new
+/// timing (a pickup moved to another day is called the day before the new date, never
+/// before the old one), decided again by the policy.
+async fn replan(db: &mut AnyConnection, rules: &Rules, due: &Due, now: DateTime<Utc>) -> StoreResult<()> {
+    let (not_before, deadline, expires) =
+        (timestamp(due.not_before), timestamp(due.deadline), due.expires.map(timestamp));
+    let rows: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT id, attempt_no, context FROM attempts WHERE flow = $1 AND subject_id = $2 \
+         AND state IN ('queued', 'waiting', 'blocked') AND dialed_at IS NULL \
+         AND (not_before <> $3 OR deadline <> $4 OR COALESCE(expires, '') <> COALESCE($5, ''))",
+    )
+    .bind(due.flow.name())
+    .bind(&due.subject_id)
+    .bind(&not_before)
+    .bind(&deadline)
+    .bind(&expires)
+    .fetch_all(&mut *db)
+    .await?;
+    for (id, attempt_no, context) in rows {
+        let Some(customer) = customer_state(db, &due.customer_id, due.flow, &due.subject_id, now).await? else {
+            continue;
+        };
+        let callback = serde_json::from_str::<Value>(&context)
+            .ok()
+            .and_then(|c| c.get("callback").and_then(Value::as_bool))
+            .unwrap_or(false);
+        let p = plan(&rules.calendar(due.flow), &rules.limits, &customer, due, (attempt_no as u32, callback), now);
+        sqlx::query(
+            "UPDATE attempts SET state = $1, not_before = $2, deadline = $3, expires = $4, scheduled_at = $5 \
+             WHERE id = $6",
+        )
+        .bind(p.state.name())
+        .bind(&not_before)
+        .bind(&deadline)
+        .bind(&expires)
+        .bind(next_check(&p, now).map(timestamp))
+        .bind(&id)
+        .execute(&mut *db)
+        .await?;
+        record(db, &id, &p.steps).await?;
+        super::dialing::transition(db, &id, p.state.name(), now).await?;
+    }
+    Ok(())
 }
 
 /// Every attempt of a customer not yet dialled (queued, waiting, blocked, superseded),

@@ -593,6 +593,7 @@ mod tests {
         calls_a_killed_server_left_live_are_ended_at_startup,
         a_dialled_call_rings_then_ends_with_its_result,
         an_event_stored_before_a_crash_is_scheduled_at_the_next_start,
+        a_moved_pickup_moves_its_call,
         an_attempt_is_rechecked_dialled_once_and_retried_at_a_new_hour,
         paused_flows_released_attempts_tickets_and_opt_outs,
     );
@@ -787,6 +788,36 @@ mod tests {
             why[0]["decisions"],
             json!([{"at": "2026-12-01T04:02:00.000Z", "decision": "dial", "rule": null, "until": null}])
         );
+        drop(dir);
+    }
+
+    async fn a_moved_pickup_moves_its_call(which: Which) {
+        let (store, dir) = store(which, "pickup").await;
+        let mut batch = Batch::default();
+        batch.add("customers.csv", "id,name,phone,timezone\nC1,Asha,+919812345678,Asia/Kolkata\n");
+        batch.add("orders.csv", "id,customer_id,placed_at,payment\nO1,C1,2026-11-20T04:00:00Z,prepaid\n");
+        assert!(store.import_crm(batch).await.unwrap().rejected.is_empty());
+        let rules = Rules::default();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T04:00:00Z").unwrap().to_utc();
+        let pickup = |id: &str, date: &str| {
+            let body = json!({"id": id, "type": "pickup.scheduled", "at": "2026-12-01T03:00:00Z", "customer_id": "C1",
+                "return_id": "R1", "order_id": "O1", "status": "pickup_scheduled", "pickup_date": date});
+            (crate::campaign::crm::events::parse(&body).unwrap(), body.to_string())
+        };
+        let (event, body) = pickup("p1", "2026-12-05");
+        store.apply_event(event, body).await.unwrap().unwrap();
+        assert_eq!(store.schedule_pending(rules.clone(), now).await.unwrap(), 1);
+        let why = store.why("C1".into()).await.unwrap();
+        // The day before, from 09:00 IST.
+        assert_eq!(why[0]["not_before"], "2026-12-04T03:30:00.000Z", "{why:?}");
+        // Moved to the 9th: the same attempt, now the day before the new date.
+        let (event, body) = pickup("p2", "2026-12-09");
+        store.apply_event(event, body).await.unwrap().unwrap();
+        assert_eq!(store.schedule_pending(rules, now).await.unwrap(), 0, "no second attempt");
+        let why = store.why("C1".into()).await.unwrap();
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert_eq!(why[0]["not_before"], "2026-12-08T03:30:00.000Z", "{why:?}");
+        assert_eq!(why[0]["scheduled_at"], "2026-12-08T03:30:00.000Z", "{why:?}");
         drop(dir);
     }
 
