@@ -36,7 +36,27 @@ pub struct Config {
     pub sip: Sip,
     /// Outbound SIP trunks (`[[trunk]]`).
     pub trunk: Vec<Trunk>,
+    /// Human agents for handoffs (`[[agent]]`).
+    pub agent: Vec<Agent>,
+    pub handoff: Handoff,
     pub campaign: Campaign,
+}
+
+/// A human agent who takes handed-off calls at the desk.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    pub name: String,
+    pub token: String,
+    #[serde(default)]
+    pub skills: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Handoff {
+    pub max_wait: String,
+    pub offer_timeout: String,
 }
 
 /// The calling policy's settings.
@@ -440,6 +460,19 @@ impl Config {
             }
         }
         parse_duration(&self.shutdown.drain_timeout).map_err(|reason| bad("shutdown.drain_timeout", reason))?;
+        parse_duration(&self.handoff.max_wait).map_err(|reason| bad("handoff.max_wait", reason))?;
+        parse_duration(&self.handoff.offer_timeout).map_err(|reason| bad("handoff.offer_timeout", reason))?;
+        for (i, agent) in self.agent.iter().enumerate() {
+            if agent.name.is_empty() || self.agent[..i].iter().any(|a| a.name == agent.name) {
+                return Err(bad("agent.name", format!("{:?}: each agent needs a name of its own", agent.name)));
+            }
+            if agent.token.len() < 16 || self.agent[..i].iter().any(|a| a.token == agent.token) {
+                return Err(bad(
+                    "agent.token",
+                    format!("agent {:?}: a token of its own, 16 characters or more", agent.name),
+                ));
+            }
+        }
         for (key, n) in
             [("engines.asr_threads", self.engines.asr_threads), ("engines.tts_threads", self.engines.tts_threads)]
         {
@@ -739,6 +772,15 @@ mod tests {
             .contains("campaign.webhook_url"));
         assert!(load("tick = \"0s\"").unwrap_err().contains("campaign.tick"));
         assert!(load("tick = \"1s\"\nlease = \"2s\"").unwrap_err().contains("campaign.lease"));
+        let agents = |body: &str| {
+            std::fs::write(&path, body).unwrap();
+            Config::load(Some(&path), Vec::new()).map_err(|e| e.to_string())
+        };
+        let asha = "[[agent]]\nname = \"asha\"\ntoken = \"0123456789abcdef\"\nskills = [\"cod\"]\n";
+        assert_eq!(agents(asha).unwrap().agent[0].skills, ["cod"]);
+        assert!(agents("[[agent]]\nname = \"asha\"\ntoken = \"short\"\n").unwrap_err().contains("agent.token"));
+        assert!(agents(&format!("{asha}{asha}")).unwrap_err().contains("agent.name"));
+        assert!(agents("[handoff]\nmax_wait = \"soon\"\n").unwrap_err().contains("handoff.max_wait"));
         std::fs::remove_dir_all(&dir).ok();
     }
 
